@@ -1,0 +1,387 @@
+/*
+ * conn.c: the per-connection state machine. A connection reads the version
+ * line in clear, runs the TLS handshake as the TLS client, looks the peer's
+ * key ID up, sends the blob if the client may have it, and always ends with
+ * close_notify so that a refused client moves on at once. Every state has a
+ * deadline; one libevent event serves both the socket and the deadline.
+ * conn_close() is the only way out.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <gnutls/gnutls.h>
+
+#include "conn.h"
+#include "keytab.h"
+#include "log.h"
+#include "metrics.h"
+#include "proto.h"
+#include "tls.h"
+
+enum conn_state {
+	CS_VERSION,		/* reading "1\r\n" */
+	CS_HANDSHAKE,		/* TLS handshake, we are the TLS client */
+	CS_SEND,		/* sending the blob */
+	CS_BYE,			/* sending close_notify */
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	uint64_t		 id;
+	int			 fd;
+	uint8_t			 state;		/* enum conn_state */
+	uint8_t			 linelen;
+	uint8_t			 result;	/* enum conn_result, once decided */
+	uint8_t			 has_keyid;
+	struct event		 ev;		/* socket readiness or deadline */
+	gnutls_session_t	 tls;
+	uint64_t		 start_us;
+	uint64_t		 hs_start_us;
+	uint64_t		 hs_us;		/* handshake time, 0 if none */
+	uint64_t		 deadline_us;
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	in;
+		struct sockaddr_in6	in6;
+	}			 peer;
+	char			 line[PROTO_LINE_MAX];
+	uint8_t			 keyid[KEYID_LEN];
+	char			*client;	/* name, once found */
+	uint8_t			*secret;	/* our copy: reload may free the table */
+	size_t			 secret_len;
+	size_t			 sent;
+};
+
+TAILQ_HEAD(conn_list, conn);
+
+static struct conn_list	 conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+static size_t		 conn_n;
+static uint64_t		 conn_next_id = 1;
+static struct event_base *conn_base;
+static struct conn_timeouts conn_to;
+static const struct keytab *(*conn_table)(void);
+static void		(*conn_on_close)(void);
+
+static void	 conn_step(struct conn *);
+static void	 conn_io(evutil_socket_t, short, void *);
+static void	 conn_close(struct conn *, enum conn_result, const char *);
+
+/* Monotonic microseconds: deadlines must not move with the wall clock. */
+static uint64_t
+conn_now_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+static const char *
+conn_strstate(enum conn_state s)
+{
+	switch (s) {
+	case CS_VERSION:	return ("VERSION");
+	case CS_HANDSHAKE:	return ("HANDSHAKE");
+	case CS_SEND:		return ("SEND");
+	case CS_BYE:		return ("BYE");
+	}
+	return ("?");
+}
+
+void
+conn_init(struct event_base *base, const struct conn_timeouts *to,
+    const struct keytab *(*table)(void), void (*on_close)(void))
+{
+	conn_base = base;
+	conn_to = *to;
+	conn_table = table;
+	conn_on_close = on_close;
+}
+
+size_t
+conn_count(void)
+{
+	return (conn_n);
+}
+
+/* Enter a state and start its deadline. */
+static void
+conn_set_state(struct conn *c, enum conn_state s)
+{
+	uint64_t	 ms;
+
+	log_debug("conn %llu %s -> %s", (unsigned long long)c->id,
+	    conn_strstate(c->state), conn_strstate(s));
+	c->state = s;
+	switch (s) {
+	case CS_VERSION:	ms = conn_to.version_ms; break;
+	case CS_HANDSHAKE:	ms = conn_to.handshake_ms; break;
+	default:		ms = conn_to.send_ms; break;
+	}
+	c->deadline_us = conn_now_us() + ms * 1000;
+}
+
+/* Wait for the socket in one direction, or for the state's deadline. */
+static void
+conn_wait(struct conn *c, short what)
+{
+	struct timeval	 tv;
+	uint64_t	 now = conn_now_us(), left;
+
+	left = c->deadline_us > now ? c->deadline_us - now : 0;
+	tv.tv_sec = (time_t)(left / 1000000);
+	tv.tv_usec = (suseconds_t)(left % 1000000);
+	event_assign(&c->ev, conn_base, c->fd, what, conn_io, c);
+	event_add(&c->ev, &tv);
+}
+
+void
+conn_new(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("conn: calloc");
+		close(fd);
+		return;
+	}
+	c->id = conn_next_id++;
+	c->fd = fd;
+	c->start_us = conn_now_us();
+	if (salen > sizeof(c->peer))
+		salen = sizeof(c->peer);
+	memcpy(&c->peer, sa, salen);
+	TAILQ_INSERT_TAIL(&conn_all, c, entry);
+	conn_n++;
+	metric_active++;
+	conn_set_state(c, CS_VERSION);
+	/* The client writes first, so there is nothing to do until it has. */
+	conn_wait(c, EV_READ);
+}
+
+/* Socket ready or deadline passed. */
+static void
+conn_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	char		 why[64];
+
+	if (what & EV_TIMEOUT) {
+		snprintf(why, sizeof(why), "deadline in %s",
+		    conn_strstate(c->state));
+		conn_close(c, RESULT_TIMEOUT, why);
+		return;
+	}
+	conn_step(c);
+}
+
+/*
+ * Read up to the newline of the version line and not one byte further
+ * (TLS follows on the same socket): peek, then consume what belongs to
+ * the line. 1: complete and acceptable, 0: need more, -1: *why.
+ */
+static int
+conn_read_version(struct conn *c, const char **why)
+{
+	size_t		 room = PROTO_LINE_MAX - c->linelen, take;
+	ssize_t		 n;
+	char		*nl, *at = c->line + c->linelen;
+
+	n = recv(c->fd, at, room, MSG_PEEK);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return (0);
+		*why = strerror(errno);
+		return (-1);
+	}
+	if (n == 0) {
+		*why = "closed before the version line";
+		return (-1);
+	}
+	nl = memchr(at, '\n', (size_t)n);
+	take = nl != NULL ? (size_t)(nl - at) + 1 : (size_t)n;
+	if (recv(c->fd, at, take, 0) != (ssize_t)take) {
+		*why = "short read of peeked data";
+		return (-1);
+	}
+	c->linelen += (uint8_t)take;
+	if (nl != NULL) {
+		if (proto_version_ok(c->line, c->linelen - 1) == 0)
+			return (1);
+		*why = "unsupported protocol version";
+		return (-1);
+	}
+	if (c->linelen == PROTO_LINE_MAX) {
+		*why = "version line too long";
+		return (-1);
+	}
+	return (0);
+}
+
+/* The handshake is done: decide what this peer gets. */
+static void
+conn_decide(struct conn *c)
+{
+	const struct client	*cl;
+
+	cl = keytab_lookup(conn_table(), c->keyid);
+	if (cl == NULL) {
+		c->result = RESULT_NOT_FOUND;
+		conn_set_state(c, CS_BYE);
+		return;
+	}
+	c->client = strdup(cl->name);	/* for the log; NULL is printed as "-" */
+	if (!cl->enabled) {
+		c->result = RESULT_DISABLED;
+		conn_set_state(c, CS_BYE);
+		return;
+	}
+	if ((c->secret = malloc(cl->secret_len)) == NULL) {
+		c->result = RESULT_TLS_ERROR;	/* out of memory: send nothing */
+		conn_set_state(c, CS_BYE);
+		return;
+	}
+	memcpy(c->secret, cl->secret, cl->secret_len);
+	c->secret_len = cl->secret_len;
+	c->result = RESULT_SECRET_SENT;
+	conn_set_state(c, CS_SEND);
+}
+
+#define FAIL(r, s)	do { res = (r); why = (s); goto fail; } while (0)
+
+/* Advance as far as the socket allows; c may be freed on return. */
+static void
+conn_step(struct conn *c)
+{
+	const char		*why = NULL;
+	enum conn_result	 res;
+	ssize_t			 r;
+
+	for (;;) {
+		switch (c->state) {
+		case CS_VERSION:
+			if ((r = conn_read_version(c, &why)) == 0) {
+				conn_wait(c, EV_READ);
+				return;
+			}
+			if (r == -1)
+				FAIL(RESULT_PROTOCOL_ERROR, why);
+			/* Only now does the connection cost a TLS session. */
+			if ((c->tls = tls_session_new(c->fd, &why)) == NULL)
+				FAIL(RESULT_TLS_ERROR, why);
+			conn_set_state(c, CS_HANDSHAKE);
+			c->hs_start_us = conn_now_us();
+			break;
+		case CS_HANDSHAKE:
+			r = gnutls_handshake(c->tls);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				goto wait;
+			if (r < 0 && !gnutls_error_is_fatal((int)r))
+				break;		/* a warning alert: go on */
+			if (r < 0)
+				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
+			c->hs_us = conn_now_us() - c->hs_start_us;
+			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
+				FAIL(RESULT_TLS_ERROR, why);
+			c->has_keyid = 1;
+			conn_decide(c);
+			break;
+		case CS_SEND:
+			r = gnutls_record_send(c->tls, c->secret + c->sent,
+			    c->secret_len - c->sent);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				goto wait;	/* GnuTLS wants the same arguments */
+			if (r < 0)
+				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
+			if ((c->sent += (size_t)r) == c->secret_len)
+				conn_set_state(c, CS_BYE);
+			break;
+		case CS_BYE:
+			/* SHUT_WR: the client's close_notify is not worth waiting for. */
+			r = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+				goto wait;
+			if (r < 0 && c->result == RESULT_SECRET_SENT)
+				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
+			conn_close(c, (enum conn_result)c->result, NULL);
+			return;
+		}
+	}
+wait:
+	conn_wait(c, gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ);
+	return;
+fail:
+	conn_close(c, res, why);
+}
+
+/* Format the peer as [addr]:port. */
+static void
+conn_peer_str(const struct conn *c, char *buf, size_t len)
+{
+	char		 host[INET6_ADDRSTRLEN];
+	const void	*a;
+	unsigned	 port;
+
+	if (c->peer.sa.sa_family == AF_INET6) {
+		a = &c->peer.in6.sin6_addr;
+		port = ntohs(c->peer.in6.sin6_port);
+	} else {
+		a = &c->peer.in.sin_addr;
+		port = ntohs(c->peer.in.sin_port);
+	}
+	if (inet_ntop(c->peer.sa.sa_family, a, host, sizeof(host)) == NULL)
+		snprintf(host, sizeof(host), "?");
+	snprintf(buf, len, "[%s]:%u", host, port);
+}
+
+/* The only exit: log the outcome, count it, free everything, wipe the secret. */
+static void
+conn_close(struct conn *c, enum conn_result res, const char *why)
+{
+	char	 peer[INET6_ADDRSTRLEN + 10], kid[KEYID_HEXLEN + 1] = "-";
+
+	if (c->has_keyid)
+		keyid_format(c->keyid, kid);
+	conn_peer_str(c, peer, sizeof(peer));
+	log_info("conn %llu %s result=%s client=%s key_id=%s duration_ms=%.1f%s%s",
+	    (unsigned long long)c->id, peer, metric_result_name(res),
+	    c->client != NULL ? c->client : "-", kid,
+	    (double)(conn_now_us() - c->start_us) / 1000.0,
+	    why != NULL ? " reason=" : "", why != NULL ? why : "");
+	metric_conn_done(res, c->hs_us ? (double)c->hs_us / 1e6 : -1);
+	event_del(&c->ev);
+	if (c->tls != NULL)
+		gnutls_deinit(c->tls);
+	close(c->fd);
+	if (c->secret != NULL) {
+		explicit_bzero(c->secret, c->secret_len);
+		free(c->secret);
+	}
+	free(c->client);
+	TAILQ_REMOVE(&conn_all, c, entry);
+	free(c);
+	conn_n--;
+	metric_active--;
+	if (conn_on_close != NULL)
+		conn_on_close();
+}
+
+void
+conn_close_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conn_all)) != NULL)
+		conn_close(c, RESULT_SHUTDOWN, "server stopping");
+}

@@ -1,0 +1,32 @@
+/* listen.h: listening sockets, accepting, and back-pressure on accept. */
+#ifndef MANDOSD_LISTEN_H
+#define MANDOSD_LISTEN_H
+
+#include <stddef.h>
+
+struct event_base;
+
+/* Where and how to listen. */
+struct lsn_config {
+	const char	*address;	/* NULL: all addresses */
+	const char	*port;		/* "0": any free port */
+	const char	*interface;	/* NULL: all interfaces */
+	int		 no_ipv6;
+};
+
+/* Bind and listen as configured; -1 with *errstr. */
+int	 lsn_open(const struct lsn_config *, char **errstr);
+/* Adopt an inherited listening socket (--socket, LISTEN_FDS); -1 with *errstr. */
+int	 lsn_adopt(int fd, char **errstr);
+/* Start accepting; at most max_conns connections at once. */
+void	 lsn_start(struct event_base *, size_t max_conns);
+/* A connection ended: accept again if we had stopped. */
+void	 lsn_conn_closed(void);
+void	 lsn_close(void);
+/* Port and family of the first listener (for logs and Zeroconf). */
+int	 lsn_port(void);
+int	 lsn_family(void);
+/* "[addr]:port" of the first listener. */
+void	 lsn_describe(char *, size_t);
+
+#endif

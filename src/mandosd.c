@@ -1,0 +1,355 @@
+/*
+ * mandosd.c: options, start-up order, signals and table reload. The order
+ * is: parse options, load the table (refuse to start on a bad one), bind,
+ * make the TLS credentials, then run the loop. SIGHUP builds a new table
+ * beside the old one and swaps only if it loaded.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "duration.h"
+#include "keytab.h"
+#include "listen.h"
+#include "log.h"
+#include "mandosd.h"
+#include "metrics.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+#define FD_RESERVE	32	/* descriptors kept for logs, reload, control */
+
+static struct mandosd_config parent_cfg = {
+	.configdir = SYSCONFDIR "/mandos",
+	.port = "0",
+	.priority = TLS_DEFAULT_PRIORITY,
+	.socket_fd = -1,
+	.version_timeout_ms = 10 * 1000,
+	.handshake_timeout_ms = 10 * 1000,
+	.send_timeout_ms = 10 * 1000,
+};
+static struct keytab	*parent_table;
+static char		*parent_table_path;
+static struct event_base *parent_base;
+
+static const struct option parent_opts[] = {
+	{ "address",		required_argument, NULL, 'a' },
+	{ "check-config",	no_argument,	   NULL, 'n' },
+	{ "clients",		required_argument, NULL, 'C' },
+	{ "configdir",		required_argument, NULL, 'c' },
+	{ "debug",		no_argument,	   NULL, 'd' },
+	{ "foreground",		no_argument,	   NULL, 'f' },
+	{ "handshake-timeout",	required_argument, NULL, 'H' },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ "interface",		required_argument, NULL, 'i' },
+	{ "max-connections",	required_argument, NULL, 'm' },
+	{ "no-ipv6",		no_argument,	   NULL, '4' },
+	{ "port",		required_argument, NULL, 'p' },
+	{ "priority",		required_argument, NULL, 'P' },
+	{ "send-timeout",	required_argument, NULL, 'S' },
+	{ "socket",		required_argument, NULL, 's' },
+	{ "version",		no_argument,	   NULL, 'V' },
+	{ "version-timeout",	required_argument, NULL, 'T' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+parent_usage(FILE *f)
+{
+	fprintf(f,
+"usage: mandosd [options]\n"
+"Serve Mandos clients their encrypted secrets (protocol 1).\n"
+"\n"
+"  -c, --configdir DIR        read DIR/clients.json (default %s/mandos)\n"
+"      --clients FILE         read the client table from FILE instead\n"
+"  -n, --check-config         validate the configuration and exit\n"
+"  -a, --address ADDR         listen on ADDR only (default: all, IPv6+IPv4)\n"
+"  -p, --port PORT            TCP port (default 0: any free port)\n"
+"  -i, --interface IF         bind to network interface IF\n"
+"  -4, --no-ipv6              IPv4 only\n"
+"      --socket FD            serve an inherited listening socket\n"
+"      --priority STRING      GnuTLS priority (default %s)\n"
+"      --version-timeout D    deadline for the version line (default 10s)\n"
+"      --handshake-timeout D  deadline for the TLS handshake (default 10s)\n"
+"      --send-timeout D       deadline for sending the secret (default 10s)\n"
+"      --max-connections N    concurrent connections (default: from ulimit -n)\n"
+"  -f, --foreground           stay in the foreground, log to stderr\n"
+"  -d, --debug                foreground, log to stderr, debug messages\n"
+"  -V, --version              print the version and exit\n"
+"  -h, --help                 print this help and exit\n"
+"\n"
+"Durations: RFC 3339 (PT10S) or 10s, 2m, 1h.  Signals: HUP reloads the client\n"
+"table, TERM and INT stop, USR1 logs counters.\n",
+	    SYSCONFDIR, TLS_DEFAULT_PRIORITY);
+}
+
+/* Parse a duration option or exit with a message. */
+static uint64_t
+parent_duration_arg(const char *opt, const char *arg)
+{
+	uint64_t	 ms;
+	const char	*why;
+
+	if (duration_parse(arg, &ms, &why) == -1) {
+		fprintf(stderr, "mandosd: --%s \"%s\": %s\n", opt, arg, why);
+		exit(2);
+	}
+	return (ms);
+}
+
+static void
+parent_parse(int argc, char **argv, struct mandosd_config *cfg)
+{
+	char	*end;
+	long	 n;
+	int	 ch;
+
+	while ((ch = getopt_long(argc, argv, "a:c:dfhi:np:V4", parent_opts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'a': cfg->address = optarg; break;
+		case 'n': cfg->check_config = 1; break;
+		case 'C': cfg->clients_path = optarg; break;
+		case 'c': cfg->configdir = optarg; break;
+		case 'd': cfg->debug = cfg->foreground = 1; break;
+		case 'f': cfg->foreground = 1; break;
+		case 'i': cfg->interface = optarg; break;
+		case '4': cfg->no_ipv6 = 1; break;
+		case 'p': cfg->port = optarg; break;
+		case 'P': cfg->priority = optarg; break;
+		case 'H':
+			cfg->handshake_timeout_ms = parent_duration_arg(
+			    "handshake-timeout", optarg);
+			break;
+		case 'S':
+			cfg->send_timeout_ms = parent_duration_arg(
+			    "send-timeout", optarg);
+			break;
+		case 'T':
+			cfg->version_timeout_ms = parent_duration_arg(
+			    "version-timeout", optarg);
+			break;
+		case 'm':
+		case 's':
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || errno != 0 ||
+			    n < (ch == 'm' ? 1 : 0) || n > INT_MAX) {
+				fprintf(stderr, "mandosd: --%s \"%s\": not a "
+				    "number\n", ch == 'm' ? "max-connections" :
+				    "socket", optarg);
+				exit(2);
+			}
+			if (ch == 'm')
+				cfg->max_connections = n;
+			else
+				cfg->socket_fd = (int)n;
+			break;
+		case 'V':
+			printf("mandosd %s (Mandos protocol 1)\n", PACKAGE_VERSION);
+			exit(0);
+		case 'h':
+			parent_usage(stdout);
+			exit(0);
+		default:
+			parent_usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mandosd: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		exit(2);
+	}
+}
+
+const struct keytab *
+mandosd_keytab(void)
+{
+	return (parent_table);
+}
+
+/* Build a new table beside the old; swap only if it loaded. */
+static void
+parent_reload(void)
+{
+	struct keytab	*kt;
+	char		*err;
+
+	if ((kt = keytab_load(parent_table_path, &err)) == NULL) {
+		metric_inc(M_RELOAD_FAILED);
+		log_warnx("reload failed, keeping the %zu clients in force: %s",
+		    keytab_count(parent_table), err);
+		free(err);
+		return;
+	}
+	keytab_free(parent_table);
+	parent_table = kt;
+	metric_clients = (int64_t)keytab_count(kt);
+	metric_inc(M_RELOAD_OK);
+	log_info("reloaded %s: %zu clients", parent_table_path, keytab_count(kt));
+}
+
+/* Log the counters in one line (SIGUSR1 and exit). */
+static void
+parent_log_counters(void)
+{
+	char	 buf[512];
+	size_t	 i, n = 0;
+
+	for (i = 0; i < RESULT__COUNT && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s=%llu",
+		    metric_result_name(i), (unsigned long long)metric_result[i]);
+	log_info("counters: accepted=%llu active=%lld%s",
+	    (unsigned long long)metric_val[M_ACCEPTED],
+	    (long long)metric_active, buf);
+}
+
+static void
+parent_signal(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGHUP:
+		parent_reload();
+		break;
+	case SIGUSR1:
+		parent_log_counters();
+		break;
+	case SIGINT:
+	case SIGTERM:
+		log_info("stopping on signal %d", (int)sig);
+		event_base_loopbreak(parent_base);
+		break;
+	}
+}
+
+/* Take sockets from systemd's LISTEN_FDS, if they are for us. */
+static int
+parent_listen_fds(char **errstr)
+{
+	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	long		 n, i;
+
+	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != getpid())
+		return (0);
+	n = strtol(fds, NULL, 10);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	for (i = 0; i < n; i++)
+		if (lsn_adopt(3 + (int)i, errstr) == -1)
+			return (-1);
+	return ((int)n);
+}
+
+/* Raise the descriptor limit to the hard limit; the cap follows from it. */
+static size_t
+parent_max_connections(long configured)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit NOFILE");
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur > 1000000)
+		rl.rlim_cur = 1000000;
+	if (configured > 0) {
+		if ((rlim_t)configured + FD_RESERVE > rl.rlim_cur)
+			log_warnx("--max-connections %ld exceeds the descriptor "
+			    "limit %llu; accept will pause when it runs out",
+			    configured, (unsigned long long)rl.rlim_cur);
+		return ((size_t)configured);
+	}
+	return (rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE :
+	    FD_RESERVE);
+}
+
+int
+mandosd_main(int argc, char **argv)
+{
+	struct mandosd_config	*cfg = &parent_cfg;
+	struct lsn_config	 lc;
+	struct conn_timeouts	 to;
+	struct event		*sigev[5];
+	static const int	 sigs[5] = { SIGHUP, SIGINT, SIGTERM, SIGUSR1, 0 };
+	char			*err = NULL, where[INET6_ADDRSTRLEN + 16];
+	size_t			 maxc, i;
+	int			 n;
+
+	parent_parse(argc, argv, cfg);
+	log_init("mandosd", cfg->foreground || cfg->check_config, cfg->debug);
+
+	if (cfg->clients_path != NULL)
+		parent_table_path = xstrdup(cfg->clients_path);
+	else
+		xasprintf(&parent_table_path, "%s/clients.json", cfg->configdir);
+	if ((parent_table = keytab_load(parent_table_path, &err)) == NULL)
+		fatalx("%s", err);
+	metric_clients = (int64_t)keytab_count(parent_table);
+	if (tls_init(cfg->priority, &err) == -1)
+		fatalx("%s", err);
+	if (cfg->check_config) {
+		printf("%s: %zu clients, configuration OK\n", parent_table_path,
+		    keytab_count(parent_table));
+		exit(0);
+	}
+
+	if ((n = parent_listen_fds(&err)) == -1)
+		fatalx("LISTEN_FDS: %s", err);
+	if (cfg->socket_fd != -1 && lsn_adopt(cfg->socket_fd, &err) == -1)
+		fatalx("--socket: %s", err);
+	if (n == 0 && cfg->socket_fd == -1) {
+		lc.address = cfg->address;
+		lc.port = cfg->port;
+		lc.interface = cfg->interface;
+		lc.no_ipv6 = cfg->no_ipv6;
+		if (lsn_open(&lc, &err) == -1)
+			fatalx("%s", err);
+	}
+	maxc = parent_max_connections(cfg->max_connections);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((parent_base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	for (i = 0; sigs[i] != 0; i++) {
+		sigev[i] = evsignal_new(parent_base, sigs[i], parent_signal, NULL);
+		evsignal_add(sigev[i], NULL);
+	}
+	to.version_ms = cfg->version_timeout_ms;
+	to.handshake_ms = cfg->handshake_timeout_ms;
+	to.send_ms = cfg->send_timeout_ms;
+	conn_init(parent_base, &to, mandosd_keytab, lsn_conn_closed);
+	lsn_start(parent_base, maxc);
+	lsn_describe(where, sizeof(where));
+	log_info("listening on %s, %zu clients, at most %zu connections",
+	    where, keytab_count(parent_table), maxc);
+
+	event_base_dispatch(parent_base);
+
+	lsn_close();
+	conn_close_all();
+	parent_log_counters();
+	for (i = 0; sigs[i] != 0; i++)
+		event_free(sigev[i]);
+	event_base_free(parent_base);
+	keytab_free(parent_table);
+	free(parent_table_path);
+	tls_shutdown();
+	return (0);
+}
