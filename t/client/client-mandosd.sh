@@ -1,0 +1,15 @@
+#!/bin/bash
+[ -n "$BASH_VERSION" ] || exec bash "$0" "$@"
+# Our mandos-client, with keys from the reference mandos-keygen, gets its
+# secret from mandosd (the "[v6]:port" and "v6:port" forms of --connect).
+. "${top_srcdir:-$(dirname "$0")/../..}/t/client/lib.sh"
+tc_init "$CLIENT" "$REF_KEYGEN"
+tc_refkeys "$TC_TMP/a" a || tc_fail "reference keygen"
+tc_json a="$TC_TMP/a" >"$TC_TMP/clients.json"
+tc_mandosd "$TC_TMP/clients.json"
+KD=$TC_TMP/a/keys
+tc_client "[::1]:$MPORT" || { cat "$TC_TMP/err" >&2; tc_fail "client status $?"; }
+tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
+tc_client "::1:$MPORT" || { cat "$TC_TMP/err" >&2; tc_fail "client (v6:port) status $?"; }
+tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
+exit 0
