@@ -21,11 +21,13 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "daemon.h"
 #include "duration.h"
 #include "keytab.h"
 #include "listen.h"
 #include "log.h"
 #include "mandosd.h"
+#include "mdns.h"
 #include "metrics.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -44,6 +46,10 @@ static struct mandosd_config parent_cfg = {
 static struct keytab	*parent_table;
 static char		*parent_table_path;
 static struct event_base *parent_base;
+static int		 parent_zeroconf = 1;
+static const char	*parent_servicename = MDNS_DEFAULT_NAME;
+static const char	*parent_pidfile;	/* NULL: default unless foreground */
+static const char	*parent_user;	/* NULL: _mandos, mandos, nobody */
 
 static const struct option parent_opts[] = {
 	{ "address",		required_argument, NULL, 'a' },
@@ -57,10 +63,14 @@ static const struct option parent_opts[] = {
 	{ "interface",		required_argument, NULL, 'i' },
 	{ "max-connections",	required_argument, NULL, 'm' },
 	{ "no-ipv6",		no_argument,	   NULL, '4' },
+	{ "no-zeroconf",	no_argument,	   NULL, 'Z' },
+	{ "pidfile",		required_argument, NULL, 'F' },
 	{ "port",		required_argument, NULL, 'p' },
 	{ "priority",		required_argument, NULL, 'P' },
 	{ "send-timeout",	required_argument, NULL, 'S' },
+	{ "servicename",	required_argument, NULL, 'N' },
 	{ "socket",		required_argument, NULL, 's' },
+	{ "user",		required_argument, NULL, 'u' },
 	{ "version",		no_argument,	   NULL, 'V' },
 	{ "version-timeout",	required_argument, NULL, 'T' },
 	{ NULL, 0, NULL, 0 }
@@ -86,6 +96,10 @@ parent_usage(FILE *f)
 "      --handshake-timeout D  deadline for the TLS handshake (default 10s)\n"
 "      --send-timeout D       deadline for sending the secret (default 10s)\n"
 "      --max-connections N    concurrent connections (default: from ulimit -n)\n"
+"      --servicename NAME     Zeroconf service name (default Mandos)\n"
+"      --no-zeroconf          do not announce the service with Avahi\n"
+"      --pidfile FILE         pid file (default %s when detached; '' for none)\n"
+"      --user NAME            run as NAME after start (default _mandos)\n"
 "  -f, --foreground           stay in the foreground, log to stderr\n"
 "  -d, --debug                foreground, log to stderr, debug messages\n"
 "  -V, --version              print the version and exit\n"
@@ -93,7 +107,7 @@ parent_usage(FILE *f)
 "\n"
 "Durations: RFC 3339 (PT10S) or 10s, 2m, 1h.  Signals: HUP reloads the client\n"
 "table, TERM and INT stop, USR1 logs counters.\n",
-	    SYSCONFDIR, TLS_DEFAULT_PRIORITY);
+	    SYSCONFDIR, TLS_DEFAULT_PRIORITY, DAEMON_PIDFILE);
 }
 
 /* Parse a duration option or exit with a message. */
@@ -130,6 +144,10 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 		case '4': cfg->no_ipv6 = 1; break;
 		case 'p': cfg->port = optarg; break;
 		case 'P': cfg->priority = optarg; break;
+		case 'Z': parent_zeroconf = 0; break;
+		case 'N': parent_servicename = optarg; break;
+		case 'F': parent_pidfile = optarg; break;
+		case 'u': parent_user = optarg; break;
 		case 'H':
 			cfg->handshake_timeout_ms = parent_duration_arg(
 			    "handshake-timeout", optarg);
@@ -223,7 +241,9 @@ parent_signal(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
 	case SIGHUP:
+		daemon_reloading();
 		parent_reload();
+		daemon_notify("READY=1");
 		break;
 	case SIGUSR1:
 		parent_log_counters();
@@ -253,6 +273,38 @@ parent_listen_fds(char **errstr)
 		if (lsn_adopt(3 + (int)i, errstr) == -1)
 			return (-1);
 	return ((int)n);
+}
+
+/*
+ * Detach unless in the foreground or under systemd, write the pid file,
+ * then become the unprivileged user (daemon.c keeps one capability so
+ * that SIGHUP can still read a root-only clients.json).
+ */
+static void
+parent_daemonise(const struct mandosd_config *cfg)
+{
+	const char	*pidfile = parent_pidfile;
+	char		*err = NULL;
+	uid_t		 uid = 0;
+	gid_t		 gid = 0;
+
+	if (geteuid() == 0 && daemon_user(parent_user, &uid, &gid, &err) == -1)
+		fatalx("--user %s: %s", parent_user ? parent_user : "_mandos",
+		    err);
+	daemon_notify_init();	/* while root: the socket may be root's */
+	if (!cfg->foreground && !daemon_under_systemd() &&
+	    daemon_detach(&err) == -1)
+		fatal("%s", err);
+	if (pidfile == NULL && !cfg->foreground)
+		pidfile = DAEMON_PIDFILE;
+	if (pidfile != NULL && strcmp(pidfile, DAEMON_PIDFILE) == 0 &&
+	    geteuid() == 0 && daemon_own_dir(RUNSTATEDIR "/mandos", 0755, uid,
+	    gid, &err) == -1)
+		fatal("%s/mandos: %s", RUNSTATEDIR, err);
+	if (pidfile != NULL && daemon_pidfile_write(pidfile, &err) == -1)
+		fatal("%s: %s", pidfile, err);
+	if (daemon_drop_privileges(uid, gid, &err) == -1)
+		fatal("dropping privileges: %s", err);
 }
 
 /* Raise the descriptor limit to the hard limit; the cap follows from it. */
@@ -289,8 +341,9 @@ mandosd_main(int argc, char **argv)
 	struct event		*sigev[5];
 	static const int	 sigs[5] = { SIGHUP, SIGINT, SIGTERM, SIGUSR1, 0 };
 	char			*err = NULL, where[INET6_ADDRSTRLEN + 16];
+	struct mdns		*mdns = NULL;
 	size_t			 maxc, i;
-	int			 n;
+	int			 n, af;
 
 	parent_parse(argc, argv, cfg);
 	log_init("mandosd", cfg->foreground || cfg->check_config, cfg->debug);
@@ -323,6 +376,7 @@ mandosd_main(int argc, char **argv)
 			fatalx("%s", err);
 	}
 	maxc = parent_max_connections(cfg->max_connections);
+	parent_daemonise(cfg);
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((parent_base = event_base_new()) == NULL)
@@ -339,9 +393,24 @@ mandosd_main(int argc, char **argv)
 	lsn_describe(where, sizeof(where));
 	log_info("listening on %s, %zu clients, at most %zu connections",
 	    where, keytab_count(parent_table), maxc);
+	if (parent_zeroconf) {
+		/* A specific IPv6 address is not reachable over IPv4. */
+		af = lsn_family();
+		if (af == AF_INET6 && cfg->address != NULL && n == 0 &&
+		    cfg->socket_fd == -1)
+			af = MDNS_AF_INET6_ONLY;
+		else if (af == AF_INET6)
+			af = AF_UNSPEC;
+		if ((mdns = mdns_start(parent_base, parent_servicename,
+		    cfg->interface, af, (uint16_t)lsn_port(), &err)) == NULL)
+			fatalx("zeroconf: %s", err);
+	}
+	daemon_ready();
 
 	event_base_dispatch(parent_base);
 
+	daemon_stopping();
+	mdns_stop(mdns);
 	lsn_close();
 	conn_close_all();
 	parent_log_counters();
@@ -351,5 +420,6 @@ mandosd_main(int argc, char **argv)
 	keytab_free(parent_table);
 	free(parent_table_path);
 	tls_shutdown();
+	daemon_pidfile_remove();
 	return (0);
 }
