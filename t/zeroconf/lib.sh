@@ -204,11 +204,24 @@ zc_port() {
 	echo $((22000 + ($$ * 7 + ${1:-0}) % 1000))
 }
 
-# zc_announce NAME PORT: the announcer under test in the namespace; its
-# PID in ZC_LAST.
+# zc_announce NAME PORT [ARGS...]: mandosd (or, with ZC_HELPER=1, the
+# mdns module alone) announcing NAME for PORT in the namespace; PID in
+# ZC_LAST, log in $ZC_DIR/announce-PORT.log.
 zc_announce() {
-	local bin=$top_builddir/t/zeroconf/mdns-announce
-	[ -x "$bin" ] || zc_skip "no $bin (built without Avahi?)"
-	zc_bg "$ZC_DIR/announce-$2.log" ip netns exec "$ZC_NS" "$bin" -4 \
-	    "$1" "$2"
+	local name=$1 port=$2 bin
+	shift 2
+	if [ "${ZC_HELPER:-0}" = 1 ]; then
+		bin=$top_builddir/t/zeroconf/mdns-announce
+		[ -x "$bin" ] || zc_skip "no $bin (built without Avahi?)"
+		zc_bg "$ZC_DIR/announce-$port.log" ip netns exec "$ZC_NS" \
+		    "$bin" -4 "$name" "$port"
+		return
+	fi
+	bin=$top_builddir/src/mandosd
+	[ -x "$bin" ] || zc_fail "no $bin"
+	[ -f "$ZC_DIR/clients.json" ] ||
+		echo '{"clients": {}}' >"$ZC_DIR/clients.json"
+	zc_bg "$ZC_DIR/announce-$port.log" ip netns exec "$ZC_NS" "$bin" \
+	    --debug --port "$port" --clients "$ZC_DIR/clients.json" \
+	    --servicename "$name" "$@"
 }
