@@ -21,6 +21,7 @@ tc_skip() { tc_log "SKIP: $*"; exit 77; }
 # Stop what this test started, newest first, and remove its temp dir.
 tc_cleanup() {
 	local i p
+	set +m
 	for ((i = ${#TC_PIDS[@]} - 1; i >= 0; i--)); do
 		p=${TC_PIDS[i]}
 		kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
