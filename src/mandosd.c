@@ -292,15 +292,17 @@ parent_daemonise(const struct mandosd_config *cfg)
 		fatalx("--user %s: %s", parent_user ? parent_user : "_mandos",
 		    err);
 	daemon_notify_init();	/* while root: the socket may be root's */
-	if (!cfg->foreground && !daemon_under_systemd() &&
-	    daemon_detach(&err) == -1)
-		fatal("%s", err);
-	if (pidfile == NULL && !cfg->foreground)
-		pidfile = DAEMON_PIDFILE;
-	if (pidfile != NULL && strcmp(pidfile, DAEMON_PIDFILE) == 0 &&
-	    geteuid() == 0 && daemon_own_dir(RUNSTATEDIR "/mandos", 0755, uid,
-	    gid, &err) == -1)
-		fatal("%s/mandos: %s", RUNSTATEDIR, err);
+	if (!cfg->foreground && !daemon_under_systemd()) {
+		if (daemon_detach(&err) == -1)
+			fatal("%s", err);
+		/* systemd follows its main PID itself: no default there. */
+		if (pidfile == NULL)
+			pidfile = DAEMON_PIDFILE;
+	}
+	/* Ours after the drop: the pid file and sockets there get unlinked. */
+	if ((!cfg->foreground || daemon_under_systemd()) && geteuid() == 0 &&
+	    daemon_own_dir(RUNSTATEDIR "/mandos", 0755, uid, gid, &err) == -1)
+		log_warn("%s/mandos: %s", RUNSTATEDIR, err);
 	if (pidfile != NULL && daemon_pidfile_write(pidfile, &err) == -1)
 		fatal("%s: %s", pidfile, err);
 	if (daemon_drop_privileges(uid, gid, &err) == -1)
