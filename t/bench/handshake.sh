@@ -1,0 +1,265 @@
+#!/bin/bash
+# handshake.sh [COUNT]: handshake throughput and CPU cost of mandosd, of the
+# in-process TLS limit, and of the reference Python server, on this machine.
+#
+# Run as root from a build directory (or BUILD=/path/to/build).  mandosd is
+# pinned to CPU 0 and mandos-storm to CPU 1, so the server has one core.
+#   mandosd:    1,000 clients, concurrency 200, COUNT handshakes (default
+#               20,000) with the first WARMUP (1,000) left out of rate and
+#               latency; run REPEAT (3) times, the median is printed.
+#   in-process: mandos-storm --inproc INPROC on one core: both TLS ends in
+#               one process; its server side alone bounds mandosd.
+#   reference:  /usr/sbin/mandos, concurrency 200, once per REF_RUNS entry
+#               CLIENTS:COUNT (default "1000:60 10:300": the same table, and
+#               a tiny one where it is at its fastest).  Its CPU is that of
+#               its whole process group (see group_ticks).  Skipped without
+#               root, /usr/sbin/mandos or dbus-daemon, or with REF=0.
+# CPU per handshake = server CPU time across the storm / connections made.
+# Environment: BUILD, PORT (20301), REF_PORT (20302), WARMUP, REPEAT,
+# INPROC (3000), REF_RUNS, REF=0|1, KEEP=1 (keep the temp dir).
+set -uo pipefail
+
+die() { echo "handshake.sh: $*" >&2; exit 2; }
+BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
+COUNT=${1:-20000}
+case $COUNT in ''|*[!0-9]*) die "usage: handshake.sh [COUNT]";; esac
+WARMUP=${WARMUP:-1000}
+[ "$WARMUP" -lt "$COUNT" ] || WARMUP=$((COUNT / 20))
+REPEAT=${REPEAT:-3}
+INPROC=${INPROC:-3000}
+# The reference's cost per connection grows with its table: about 12 ms
+# with a few clients, about a second with 1,000.  CLIENTS:COUNT pairs.
+REF_RUNS=${REF_RUNS:-"1000:60 10:300"}
+PORT=${PORT:-20301}
+REF_PORT=${REF_PORT:-20302}
+CLIENTS=1000
+CONC=200
+STORM=$BUILD/clients/mandos-storm
+MANDOSD=$BUILD/src/mandosd
+[ -x "$STORM" ] || die "no $STORM (set BUILD)"
+[ -x "$MANDOSD" ] || die "no $MANDOSD (set BUILD)"
+for t in taskset python3 ss; do
+	command -v $t >/dev/null || die "$t missing"
+done
+
+work=$(mktemp -d /tmp/bench-handshake.XXXXXX) || die "mktemp"
+spid=""		# the server under test, started by us
+dpid=""		# the reference's private dbus-daemon
+cleanup() {
+	stop_server
+	[ -n "$dpid" ] && kill -TERM "$dpid" 2>/dev/null
+	[ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf -- "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Stop the server we started: TERM, then KILL of its process group (the
+# reference forks; we made it a session leader, so the group is ours).
+stop_server() {
+	[ -n "$spid" ] || return 0
+	kill -TERM "$spid" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
+	[ "${spgrp:-0}" = 1 ] && kill -KILL -- "-$spid" 2>/dev/null
+	kill -KILL "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	spid=""
+}
+
+# Wait until something listens on port $1 (at most $2 seconds).
+wait_listen() {
+	local deadline=$((SECONDS + $2))
+	until ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; do
+		kill -0 "$spid" 2>/dev/null || return 1
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+
+# CPU ticks of pid: utime + stime (+ cutime + cstime with $2 = all).
+ticks() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk -v all="${2:-}" \
+	    '{ t = $12 + $13; if (all != "") t += $14 + $15; print t }'
+}
+
+# CPU ticks of a process group: every live member's own time plus what it
+# collected from reaped children (cutime/cstime).  The reference forks a
+# handler per connection; a handler's time reaches its parent's cutime
+# when reaped, so live members plus their reaped children cover it all.
+group_ticks() {
+	local sum=0 p g t
+	for p in /proc/[0-9]*; do
+		g=$(sed 's/.*) //' "$p/stat" 2>/dev/null | awk '{ print $3 }')
+		[ "$g" = "$1" ] || continue
+		t=$(ticks "${p#/proc/}" all) || continue
+		sum=$((sum + ${t:-0}))
+	done
+	echo $sum
+}
+
+HZ=$(getconf CLK_TCK)
+
+# Field $2 of the JSON object in file $1.
+jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+"$STORM" --make-table $CLIENTS >"$work/clients.json" || die "make-table failed"
+
+# --- mandosd, REPEAT times ------------------------------------------------
+echo "mandosd: $COUNT handshakes ($WARMUP warm-up), $CLIENTS clients, concurrency $CONC, $REPEAT runs" >&2
+for r in $(seq "$REPEAT"); do
+	taskset -c 0 "$MANDOSD" --foreground --clients "$work/clients.json" \
+	    --address ::1 --port "$PORT" 2>"$work/mandosd.$r.log" &
+	spid=$!
+	spgrp=0
+	wait_listen "$PORT" 10 || { cat "$work/mandosd.$r.log" >&2; die "mandosd did not start"; }
+	c0=$(ticks "$spid")
+	taskset -c 1 "$STORM" --connect "[::1]:$PORT" --clients $CLIENTS \
+	    --concurrency $CONC --count "$COUNT" --warmup "$WARMUP" --json \
+	    --timeout 60 >"$work/md.$r.json"
+	src=$?
+	c1=$(ticks "$spid")
+	stop_server
+	python3 - "$work/md.$r.json" "$c0" "$c1" "$HZ" "$src" >"$work/md.$r.row" <<'PY' || die "bad storm output"
+import json, sys
+s = json.load(open(sys.argv[1]))
+cpu = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4])
+n = s["completed"]
+print(s["rate"], cpu / n, s["p50_ms"], s["p99_ms"], s["failed"], sys.argv[5])
+PY
+	read -r rate cpu p50 p99 failed src <"$work/md.$r.row"
+	printf '  run %d: %.0f handshakes/s, %.0f us CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s)\n' \
+	    "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" >&2
+done
+
+# --- in-process limit -----------------------------------------------------
+echo "in-process: $INPROC handshakes on one core, $REPEAT runs" >&2
+for r in $(seq "$REPEAT"); do
+	taskset -c 1 "$STORM" --inproc "$INPROC" --clients $CLIENTS --json \
+	    >"$work/ip.$r.json" || die "inproc failed"
+done
+
+# --- the reference --------------------------------------------------------
+ref=0
+if [ "${REF:-1}" = 1 ] && [ "$(id -u)" = 0 ] && [ -x /usr/sbin/mandos ] &&
+    command -v dbus-daemon >/dev/null; then
+	ref=1
+else
+	echo "reference: skipped (needs root, /usr/sbin/mandos, dbus-daemon)" >&2
+fi
+# One reference run: a table of $1 clients, $2 handshakes; files ref.$1.*.
+ref_run() {
+	local n=$1 count=$2 c0 c1 src
+	echo "reference: $n clients, $count handshakes, concurrency $CONC" >&2
+	rm -rf -- "$work/conf" "$work/state"
+	mkdir -p "$work/conf" "$work/state"
+	# Checkers once a day, clients valid for a day: no checker forks
+	# during the run are billed to the server.
+	"$STORM" --make-table "$n" --format conf |
+	    sed 's/^checker = true$/checker = true\ninterval = 1d\ntimeout = 1d/' \
+	    >"$work/conf/clients.conf"
+	printf '[DEFAULT]\n' >"$work/conf/mandos.conf"
+	chown "$suser:$(id -gn "$suser")" "$work/state"
+	chmod 0700 "$work/state"
+	DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/dbus.addr") taskset -c 0 \
+	    /usr/bin/python3 -bI -c "$wrapper" --no-zeroconf --no-dbus \
+	    --no-restore --foreground --address ::1 --port "$REF_PORT" \
+	    --configdir "$work/conf" --statedir "$work/state" </dev/null \
+	    >"$work/ref.$n.log" 2>&1 &
+	spid=$!
+	spgrp=1
+	wait_listen "$REF_PORT" 60 || { tail "$work/ref.$n.log" >&2; die "reference did not start"; }
+	sleep 2		# let it settle after loading the table
+	c0=$(group_ticks "$spid")
+	# Backlog 5, and about a second of CPU per connection with 1,000
+	# clients: SYN back-off and queueing make latencies long.
+	taskset -c 1 "$STORM" --connect "[::1]:$REF_PORT" --clients "$n" \
+	    --concurrency $CONC --count "$count" --json --timeout 600 \
+	    >"$work/ref.$n.json"
+	src=$?
+	sleep 1		# let the last handlers be reaped into cutime
+	c1=$(group_ticks "$spid")
+	stop_server
+	echo "$c0 $c1 $src" >"$work/ref.$n.ticks"
+	echo "$n" >>"$work/ref.list"
+}
+
+if [ $ref = 1 ]; then
+	suser=nobody
+	for u in _mandos mandos; do getent passwd "$u" >/dev/null && { suser=$u; break; }; done
+	chmod 0755 "$work"
+	# mandos connects to the system bus even with --no-dbus: a private one.
+	cat >"$work/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$work/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+EOF
+	dbus-daemon --config-file="$work/bus.conf" --fork --print-pid=3 \
+	    --print-address=4 3>"$work/dbus.pid" 4>"$work/dbus.addr" </dev/null ||
+	    die "dbus-daemon failed"
+	dpid=$(cat "$work/dbus.pid")
+	# As the lab's real-server.sh: setsid() so the whole tree is one group,
+	# and no tracebacks for the missing /dev/log.
+	wrapper='import os, sys, runpy, logging
+os.setsid()
+if not os.path.exists("/dev/log"):
+    logging.raiseExceptions = False
+sys.argv = ["/usr/sbin/mandos"] + sys.argv[1:]
+runpy.run_path("/usr/sbin/mandos", run_name="__main__")'
+	for spec in $REF_RUNS; do
+		ref_run "${spec%%:*}" "${spec#*:}"
+	done
+fi
+
+# --- the table --------------------------------------------------------------
+python3 - "$work" "$REPEAT" "$HZ" "$ref" <<'PY'
+import json, os, statistics, sys
+work, repeat, hz, ref = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+med = statistics.median
+md = [open(os.path.join(work, "md.%d.row" % r)).read().split() for r in range(1, repeat + 1)]
+md_rate = med(float(m[0]) for m in md)
+md_cpu = med(float(m[1]) for m in md)
+md_p50 = med(float(m[2]) for m in md)
+md_p99 = med(float(m[3]) for m in md)
+md_failed = sum(int(m[4]) for m in md)
+ip = [json.load(open(os.path.join(work, "ip.%d.json" % r))) for r in range(1, repeat + 1)]
+ip_rate = med(i["rate"] for i in ip)
+ip_cpu = med(i["cpu_us"] for i in ip)
+ip_srv = med(i["server_cpu_us"] for i in ip)
+ip_lim = med(i["server_limit_rate"] for i in ip)
+ip_p50 = med(i["p50_ms"] for i in ip)
+ip_p99 = med(i["p99_ms"] for i in ip)
+rows = [
+    ("in-process, both ends", ip_rate, ip_cpu, ip_p50, ip_p99, ""),
+    ("in-process, server end", ip_lim, ip_srv, None, None, "(bound for one core)"),
+    ("mandosd (median of %d)" % repeat, md_rate, md_cpu, md_p50, md_p99,
+     "failed %d" % md_failed),
+]
+refs = []
+if ref:
+    for n in open(os.path.join(work, "ref.list")).read().split():
+        s = json.load(open(os.path.join(work, "ref.%s.json" % n)))
+        c0, c1, src = open(os.path.join(work, "ref.%s.ticks" % n)).read().split()
+        cpu = (int(c1) - int(c0)) * 1e6 / hz / max(s["completed"], 1)
+        refs.append((n, s["rate"], cpu))
+        rows.append(("reference, %s clients" % n, s["rate"], cpu, s["p50_ms"],
+                     s["p99_ms"], "failed %d of %d" % (s["failed"], s["completed"])))
+print("%-26s %12s %12s %9s %9s" % ("", "handshakes/s", "CPU us/hs", "p50 ms", "p99 ms"))
+for name, rate, cpu, p50, p99, note in rows:
+    f = lambda v: "%9.2f" % v if v is not None else "%9s" % "-"
+    print("%-26s %12.0f %12.0f %s %s  %s" % (name, rate, cpu, f(p50), f(p99), note))
+print("mandosd / in-process server end: rate %.2f, CPU per handshake %.2fx"
+      % (md_rate / ip_lim, md_cpu / ip_srv))
+for n, rate, cpu in refs:
+    print("mandosd / reference (%s clients): rate %.0fx, CPU per handshake 1/%.0f"
+          % (n, md_rate / max(rate, 1e-9), cpu / md_cpu))
+sys.exit(1 if md_failed else 0)
+PY
