@@ -67,6 +67,7 @@ struct storm_run {
 	struct storm_conf	*conf;
 	struct storm_keys	 keys;
 	struct event_base	*base;
+	struct event		*ev_retry;
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
 	struct storm_conn	*slots;
@@ -96,6 +97,7 @@ static double	 storm_seconds(const char *, const char *);
 static void	 storm_resolve(const char *);
 static void	 storm_raise_nofile(void);
 static void	 storm_launch(void);
+static void	 storm_retry_cb(evutil_socket_t, short, void *);
 static int	 storm_start(void);
 static void	 storm_wait(struct storm_conn *, short);
 static void	 storm_cb(evutil_socket_t, short, void *);
@@ -323,18 +325,33 @@ static void
 storm_launch(void)
 {
 	const struct storm_conf	*c = storm.conf;
-	uint64_t		 total;
+	struct timeval		 tv = { 0, 1000 };
+	uint64_t		 total, tries = 0;
 
 	total = c->hold > 0 ? c->hold : c->count;
 	while (!storm.stopping && storm.inflight < c->concurrency &&
 	    (total == 0 || storm.started < total)) {
-		if (storm_start() == -1)
+		/*
+		 * Failures without waiting (refused at once, no descriptors)
+		 * must not spin here: after C of them, go back to the loop.
+		 */
+		if (storm_start() == -1 && ++tries >= c->concurrency) {
+			if (storm.inflight == 0)
+				evtimer_add(storm.ev_retry, &tv);
 			break;
+		}
 	}
 	storm_check_end();
 }
 
-/* Begin one connection: a nonblocking connect. -1: stop launching for now. */
+/* Launch again after failures that did not wait for the server. */
+static void
+storm_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	storm_launch();
+}
+
+/* Begin one connection: a nonblocking connect. -1: it failed at once. */
 static int
 storm_start(void)
 {
@@ -351,14 +368,13 @@ storm_start(void)
 		if (!storm.conf->quiet)
 			log_warn("socket");
 		storm_record(SR_CONNECT, now, now);
-		/* Out of descriptors: wait for others to finish. */
-		return (storm.inflight > 0 ? -1 : 0);
+		return (-1);
 	}
 	if (connect(fd, (struct sockaddr *)&storm.addr, storm.addrlen) == -1 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		storm_record(SR_CONNECT, now, now);
-		return (0);
+		return (-1);
 	}
 	storm.free = c->next_free;
 	memset(c, 0, sizeof(*c));
@@ -961,6 +977,7 @@ main(int argc, char *argv[])
 		storm.free = &storm.slots[i];
 	}
 
+	storm.ev_retry = evtimer_new(storm.base, storm_retry_cb, NULL);
 	ev_int = evsignal_new(storm.base, SIGINT, storm_stop_cb, NULL);
 	ev_term = evsignal_new(storm.base, SIGTERM, storm_stop_cb, NULL);
 	event_add(ev_int, NULL);
@@ -988,6 +1005,7 @@ main(int argc, char *argv[])
 	/* Exit without tearing down: the kernel closes held sockets at once. */
 	if (ev_stop != NULL)
 		event_free(ev_stop);
+	event_free(storm.ev_retry);
 	event_free(ev_int);
 	event_free(ev_term);
 	return (status);
