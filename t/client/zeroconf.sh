@@ -1,0 +1,56 @@
+#!/bin/bash
+[ -n "$BASH_VERSION" ] || exec bash "$0" "$@"
+# Zeroconf: in an Avahi sandbox (a network namespace with its own
+# avahi-daemon), our mandos-client without --connect finds the server
+# mandosd announces and prints the secret. Uses the sandbox of t/zeroconf.
+. "${top_srcdir:-.}/t/zeroconf/lib.sh"
+CLIENT=$top_builddir/clients/mandos-client
+KEYGEN=$top_builddir/clients/mandos-keygen
+MANDOSD=$top_builddir/src/mandosd
+for b in "$CLIENT" "$KEYGEN" "$MANDOSD"; do [ -x "$b" ] || zc_skip "no $b"; done
+"$CLIENT" --help | grep -q -- --interface || zc_fail "--help"
+
+zc_setup
+K=$ZC_DIR/keys
+install -d -m 0700 "$K" "$ZC_DIR/hooks"
+TMPDIR=$ZC_DIR "$KEYGEN" --dir "$K" --name zc --length 2048 --sublength 2048 \
+    >"$ZC_DIR/keygen.log" 2>&1 || zc_fail "mandos-keygen"
+SECRET="zc-client-secret-$$"
+printf '%s' "$SECRET" >"$ZC_DIR/pass"
+TMPDIR=$ZC_DIR "$KEYGEN" --dir "$K" --name zc --passfile "$ZC_DIR/pass" \
+    >"$ZC_DIR/entry" 2>>"$ZC_DIR/keygen.log" || zc_fail "mandos-keygen --passfile"
+{ printf '{"clients": {'; cat "$ZC_DIR/entry"; printf '}}\n'; } >"$ZC_DIR/clients.json"
+
+zc_bus_start
+zc_avahi_start
+ZC_SNAME="Mandos-client-$$"
+port=$(zc_port 4)
+# The client starts first and keeps browsing until the server appears.
+start=$(date +%s)
+ip netns exec "$ZC_NS" timeout 30 "$CLIENT" --interface=lo --no-ipv6 \
+    --network-hook-dir="$ZC_DIR/hooks" --pubkey="$K/pubkey.txt" \
+    --seckey="$K/seckey.txt" --tls-pubkey="$K/tls-pubkey.pem" \
+    --tls-privkey="$K/tls-privkey.pem" --give-up=25 --debug \
+    </dev/null >"$ZC_DIR/out" 2>"$ZC_DIR/client.log" &
+cpid=$!
+ZC_PIDS="$ZC_PIDS $cpid"
+sleep 2
+zc_bg "$ZC_DIR/mandosd.log" ip netns exec "$ZC_NS" "$MANDOSD" --foreground \
+    --port "$port" --clients "$ZC_DIR/clients.json" --servicename "$ZC_SNAME"
+if ! zc_wait_resolved "$ZC_SNAME" "$port" 10; then
+	# mandosd's own announcement missing: publish it by hand.
+	echo "mandosd not announced; publishing with avahi-publish"
+	zc_bg "$ZC_DIR/publish.log" avahi-publish -s "$ZC_SNAME" _mandos._tcp "$port"
+	zc_wait_resolved "$ZC_SNAME" "$port" || zc_fail "not announced: $ZC_SEEN"
+fi
+wait "$cpid"
+rc=$?
+ZC_PIDS=$(echo " $ZC_PIDS " | sed "s/ $cpid / /")
+[ $rc = 0 ] || { cp "$ZC_DIR/client.log" "$ZC_DIR/client-log.log"
+	zc_fail "mandos-client: status $rc after $(($(date +%s) - start)) s"; }
+[ "$(cat "$ZC_DIR/out")" = "$SECRET" ] ||
+	zc_fail "secret: got '$(cat "$ZC_DIR/out")', want '$SECRET'"
+grep -q "Zeroconf: found \"$ZC_SNAME\"" "$ZC_DIR/client.log" ||
+	zc_fail "not found by Zeroconf"
+echo "found $ZC_SNAME by Zeroconf and printed the secret in $(($(date +%s) - start)) s"
+zc_pass
