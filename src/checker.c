@@ -1,0 +1,350 @@
+/*
+ * checker.c: runs checkers as /bin/sh -c COMMAND in their own process
+ * group, through posix_spawn (vfork-cheap, so thousands of clients do not
+ * copy the server's page tables). At most checker_cap run at once; further
+ * requests wait in a FIFO. Each child is watched through a pidfd (SIGCHLD
+ * scan when the kernel has none), killed with its group at its timeout,
+ * and reaped with waitpid on its own pid: other children are not ours.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "checker.h"
+#include "client.h"
+#include "log.h"
+#include "metrics.h"
+
+extern char **environ;
+
+struct checker_job {
+	TAILQ_ENTRY(checker_job) entry;	/* in checker_queue or checker_run */
+	struct checker_job	**owner;	/* the client's slot; NULL once cancelled */
+	struct client_rt	*rt;
+	pid_t			 pid;
+	int			 pidfd;
+	int			 running;
+	int			 killed;
+	uint64_t		 start_us;
+	uint64_t		 timeout_ms;
+	struct event		 ev_exit;	/* pidfd readable */
+	struct event		 ev_kill;	/* timeout */
+};
+TAILQ_HEAD(checker_list, checker_job);
+
+static struct checker_list checker_queue = TAILQ_HEAD_INITIALIZER(checker_queue);
+static struct checker_list checker_run = TAILQ_HEAD_INITIALIZER(checker_run);
+static size_t		 checker_nqueue, checker_nrun;
+static int		 checker_cap = 64;
+static struct event_base *checker_base;
+static struct event	*checker_sigchld;
+
+static void	 checker_pump(void);
+static void	 checker_reap(struct checker_job *);
+
+static uint64_t
+checker_now_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+/* SIGCHLD: only needed for children without a pidfd. */
+static void
+checker_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct checker_job	*j, *next;
+
+	for (j = TAILQ_FIRST(&checker_run); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->pidfd == -1)
+			checker_reap(j);
+	}
+}
+
+void
+checker_init(struct event_base *base, int max_running)
+{
+	checker_base = base;
+	if (max_running > 0)
+		checker_cap = max_running;
+	checker_sigchld = evsignal_new(base, SIGCHLD, checker_sigchld_cb, NULL);
+	evsignal_add(checker_sigchld, NULL);
+}
+
+int
+checker_max(void)
+{
+	return (checker_cap);
+}
+
+size_t
+checker_running(void)
+{
+	return (checker_nrun);
+}
+
+size_t
+checker_queued(void)
+{
+	return (checker_nqueue);
+}
+
+int
+checker_is_running(const struct checker_job *j)
+{
+	return (j != NULL && j->running);
+}
+
+/* The pidfd became readable: the child has exited. */
+static void
+checker_exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	checker_reap(arg);
+}
+
+/* Timeout: kill the child's whole process group. */
+static void
+checker_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct checker_job	*j = arg;
+
+	log_info("checker pid=%ld timed out after %llu ms, killing it",
+	    (long)j->pid, (unsigned long long)j->timeout_ms);
+	j->killed = 1;
+	kill(-j->pid, SIGKILL);
+	kill(j->pid, SIGKILL);
+}
+
+/* Collect the child if it has exited; then report and free the job. */
+static void
+checker_reap(struct checker_job *j)
+{
+	int		 st, status = -1, signo = 0;
+	pid_t		 r;
+	uint64_t	 ms;
+
+	do {
+		r = waitpid(j->pid, &st, WNOHANG);
+	} while (r == -1 && errno == EINTR);
+	if (r == 0)
+		return;		/* not yet (spurious wake-up) */
+	if (r == -1)
+		log_warn("checker waitpid %ld", (long)j->pid);
+	else if (WIFEXITED(st))
+		status = WEXITSTATUS(st);
+	else if (WIFSIGNALED(st))
+		signo = WTERMSIG(st);
+	/* Anything the shell left behind in its group goes too. */
+	kill(-j->pid, SIGKILL);
+	if (j->pidfd != -1) {
+		event_del(&j->ev_exit);
+		close(j->pidfd);
+	}
+	event_del(&j->ev_kill);
+	TAILQ_REMOVE(&checker_run, j, entry);
+	checker_nrun--;
+	ms = (checker_now_us() - j->start_us) / 1000;
+	if (j->killed)
+		metric_inc(M_CHECKER_KILLED);
+	else if (status == 0)
+		metric_inc(M_CHECKER_OK);
+	else if (status > 0 || signo != 0)
+		metric_inc(M_CHECKER_FAILED);
+	else
+		metric_inc(M_CHECKER_ERROR);
+	if (j->rt != NULL) {
+		*j->owner = NULL;
+		client_checker_done(j->rt, status, j->killed && signo == 0 ?
+		    SIGKILL : signo, ms);
+	}
+	free(j);
+	checker_pump();
+}
+
+/* Start j now; on failure report it at once. */
+static void
+checker_spawn(struct checker_job *j)
+{
+	posix_spawnattr_t		 attr;
+	posix_spawn_file_actions_t	 fa;
+	sigset_t			 none, dfl;
+	struct timeval			 tv;
+	const char			*why = NULL;
+	char				*cmd, *argv[4];
+	int				 e;
+
+	if ((cmd = client_checker_command(j->rt, &why)) == NULL) {
+		log_warnx("checker for %s: %s", client_name(j->rt), why);
+		metric_inc(M_CHECKER_ERROR);
+		*j->owner = NULL;
+		client_checker_done(j->rt, -1, 0, 0);
+		free(j);
+		return;
+	}
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	sigaddset(&dfl, SIGCHLD);
+	sigaddset(&dfl, SIGHUP);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGUSR1);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addchdir_np(&fa, "/");
+	argv[0] = "sh";
+	argv[1] = "-c";
+	argv[2] = cmd;
+	argv[3] = NULL;
+	e = posix_spawn(&j->pid, "/bin/sh", &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (e != 0) {
+		errno = e;
+		log_warn("checker for %s: posix_spawn", client_name(j->rt));
+		free(cmd);
+		metric_inc(M_CHECKER_ERROR);
+		*j->owner = NULL;
+		client_checker_done(j->rt, -1, 0, 0);
+		free(j);
+		return;
+	}
+	log_debug("checker for %s pid=%ld: %s", client_name(j->rt),
+	    (long)j->pid, cmd);
+	free(cmd);
+	j->running = 1;
+	j->start_us = checker_now_us();
+	TAILQ_INSERT_TAIL(&checker_run, j, entry);
+	checker_nrun++;
+#ifdef SYS_pidfd_open
+	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+#else
+	j->pidfd = -1;
+#endif
+	if (j->pidfd != -1) {
+		fcntl(j->pidfd, F_SETFD, FD_CLOEXEC);
+		event_assign(&j->ev_exit, checker_base, j->pidfd, EV_READ,
+		    checker_exit_cb, j);
+		event_add(&j->ev_exit, NULL);
+	}
+	evtimer_assign(&j->ev_kill, checker_base, checker_kill_cb, j);
+	tv.tv_sec = (time_t)(j->timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(j->timeout_ms % 1000) * 1000;
+	evtimer_add(&j->ev_kill, &tv);
+	if (j->pidfd == -1)
+		checker_reap(j);	/* it may already be gone */
+}
+
+/* Start queued checkers while there is room under the cap. */
+static void
+checker_pump(void)
+{
+	struct checker_job	*j;
+
+	while (checker_nrun < (size_t)checker_cap &&
+	    (j = TAILQ_FIRST(&checker_queue)) != NULL) {
+		TAILQ_REMOVE(&checker_queue, j, entry);
+		checker_nqueue--;
+		checker_spawn(j);
+	}
+}
+
+void
+checker_request(struct checker_job **jobp, struct client_rt *rt,
+    uint64_t timeout_ms)
+{
+	struct checker_job	*j;
+
+	if (*jobp != NULL)
+		return;		/* never two at once */
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		log_warn("checker: calloc");
+		return;
+	}
+	j->owner = jobp;
+	j->rt = rt;
+	j->pidfd = -1;
+	j->timeout_ms = timeout_ms > 0 ? timeout_ms : 1000;
+	*jobp = j;
+	TAILQ_INSERT_TAIL(&checker_queue, j, entry);
+	checker_nqueue++;
+	checker_pump();
+}
+
+void
+checker_cancel(struct checker_job **jobp)
+{
+	struct checker_job	*j = *jobp;
+
+	if (j == NULL)
+		return;
+	*jobp = NULL;
+	if (!j->running) {
+		TAILQ_REMOVE(&checker_queue, j, entry);
+		checker_nqueue--;
+		free(j);
+		return;
+	}
+	j->rt = NULL;
+	j->owner = NULL;
+	j->killed = 1;
+	kill(-j->pid, SIGKILL);
+	kill(j->pid, SIGKILL);
+}
+
+void
+checker_shutdown(void)
+{
+	struct checker_job	*j;
+	int			 st;
+
+	while ((j = TAILQ_FIRST(&checker_queue)) != NULL) {
+		TAILQ_REMOVE(&checker_queue, j, entry);
+		if (j->owner != NULL)
+			*j->owner = NULL;
+		free(j);
+	}
+	checker_nqueue = 0;
+	while ((j = TAILQ_FIRST(&checker_run)) != NULL) {
+		kill(-j->pid, SIGKILL);
+		kill(j->pid, SIGKILL);
+		while (waitpid(j->pid, &st, 0) == -1 && errno == EINTR)
+			;
+		if (j->pidfd != -1) {
+			event_del(&j->ev_exit);
+			close(j->pidfd);
+		}
+		event_del(&j->ev_kill);
+		TAILQ_REMOVE(&checker_run, j, entry);
+		if (j->owner != NULL)
+			*j->owner = NULL;
+		free(j);
+	}
+	checker_nrun = 0;
+	if (checker_sigchld != NULL) {
+		event_free(checker_sigchld);
+		checker_sigchld = NULL;
+	}
+}

@@ -1,0 +1,83 @@
+/*
+ * client.h: the runtime state of clients (enabled, expires, checker,
+ * approval, counters), keyed by name. struct keytab stays immutable
+ * configuration; this module survives reloads and restarts.
+ */
+#ifndef MANDOSD_CLIENT_H
+#define MANDOSD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "metrics.h"
+
+struct event_base;
+struct keytab;
+struct client;
+struct client_rt;
+
+/* What a connection of an enabled, known client may do now. */
+enum client_gate {
+	GATE_SEND,		/* approved, or no approval needed */
+	GATE_WAIT,		/* wait up to approval_delay for a decision */
+	GATE_DENY,		/* an operator denied it (within approval_duration) */
+	GATE_DISABLED,		/* disabled (or expired) */
+};
+
+void	 client_init(struct event_base *, int max_checkers);
+/* Match runtime state to a freshly loaded table (start-up and reload).
+ * Names that stay keep their state, new names get a fresh one, gone names
+ * are dropped. Settings changed in the file win over runtime changes. */
+void	 client_sync(const struct keytab *);
+void	 client_shutdown(void);
+
+struct client_rt *client_find(const char *name);
+size_t	 client_count(void);
+/* i-th client in table order; NULL past the end. */
+struct client_rt *client_nth(size_t i);
+const char *client_name(const struct client_rt *);
+
+/* Connection side (conn.c). */
+enum client_gate client_gate(struct client_rt *, uint64_t *delay_ms);
+int	 client_approved_by_default(const struct client_rt *);
+void	 client_approval_wait(struct client_rt *);	/* a conn starts waiting */
+void	 client_approval_end(const char *name);	/* a waiting conn leaves */
+/* A copy of the secret to send (malloc'd); NULL on failure. */
+uint8_t	*client_secret_copy(const struct client_rt *, size_t *len);
+/* A connection ended (name NULL if the key was unknown). */
+void	 client_conn_done(const char *name, const char *keyid,
+	    const char *peer, enum conn_result, const char *why, double ms);
+
+/* Operator side (control.c); each returns 0 or -1 with *errstr (static). */
+void	 client_enable(struct client_rt *, const char *why);
+void	 client_disable(struct client_rt *, const char *why);
+void	 client_checked_ok(struct client_rt *);		/* bump-timeout */
+void	 client_start_checker(struct client_rt *);
+void	 client_stop_checker(struct client_rt *);
+void	 client_approve(struct client_rt *, int approve);
+void	 client_remove(struct client_rt *);
+/* Set one attribute from a JSON value; -1 with *errstr. */
+int	 client_set(struct client_rt *, const char *attr, json_t *value,
+	    const char **errstr);
+/* Every attribute mandos-ctl shows (D-Bus property names), plus ours. */
+json_t	*client_json(const struct client_rt *);
+/* Gauges for stats and metrics. */
+size_t	 client_enabled_count(void);
+size_t	 client_pending_count(void);
+
+/* State file (state.c): dump and apply one client's runtime state. */
+json_t	*client_state_json(const struct client_rt *);
+void	 client_state_apply(struct client_rt *, json_t *);
+
+/* Checker side (checker.c). */
+char	*client_checker_command(const struct client_rt *, const char **errstr);
+void	 client_checker_done(struct client_rt *, int status, int signo,
+	    uint64_t ms);
+
+/* Time, ms since the epoch (wall clock, for display and the state file). */
+int64_t	 client_now_ms(void);
+void	 client_format_time(int64_t ms, char *buf, size_t len);
+
+#endif

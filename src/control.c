@@ -1,0 +1,585 @@
+/*
+ * control.c: the control socket. One bufferevent per peer; a request is
+ * one line holding one JSON object, the reply one line. Peers are checked
+ * with SO_PEERCRED when they connect: root and the server's own user may
+ * change things, anyone else who could open the socket (mode 0660, its
+ * group) may only read. A `watch` peer receives events until it closes;
+ * one that falls CTL_WATCH_HIWAT bytes behind is dropped.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "checker.h"
+#include "client.h"
+#include "control.h"
+#include "ctlproto.h"
+#include "keytab.h"
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+struct ctl_peer {
+	TAILQ_ENTRY(ctl_peer)	 entry;
+	struct bufferevent	*bev;
+	uint64_t		 id;
+	pid_t			 pid;
+	uid_t			 uid;
+	int			 admin;		/* may change things */
+	int			 watching;
+	int			 closing;	/* flush the reply, then close */
+};
+TAILQ_HEAD(ctl_peers, ctl_peer);
+
+static struct ctl_peers	 ctl_all = TAILQ_HEAD_INITIALIZER(ctl_all);
+static size_t		 ctl_npeers, ctl_nwatch;
+static uint64_t		 ctl_next_id = 1;
+static struct evconnlistener *ctl_lsn;
+static struct event_base *ctl_base;
+static struct ctl_hooks	 ctl_hooks;
+static char		*ctl_path;
+static int		 ctl_fd = -1;	/* bound, not yet in the loop */
+
+static void	 ctl_free(struct ctl_peer *);
+
+int
+ctl_watching(void)
+{
+	return (ctl_nwatch > 0);
+}
+
+/* Queue one JSON line to a peer (consumes o). */
+static void
+ctl_send(struct ctl_peer *p, json_t *o)
+{
+	struct evbuffer	*out = bufferevent_get_output(p->bev);
+	char		*s;
+
+	json_object_set_new(o, "v", json_integer(CTL_PROTO_VERSION));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s == NULL)
+		return;
+	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, "\n", 1);
+	free(s);
+}
+
+static void
+ctl_ok(struct ctl_peer *p, json_t *result)
+{
+	ctl_send(p, json_pack("{s:b,s:o}", "ok", 1, "result",
+	    result != NULL ? result : json_null()));
+}
+
+static void
+ctl_error(struct ctl_peer *p, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 msg[512];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	metric_inc(M_CTL_ERRORS);
+	log_debug("control peer %llu: error: %s", (unsigned long long)p->id,
+	    msg);
+	ctl_send(p, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
+}
+
+void
+ctl_event(const char *type, json_t *fields)
+{
+	struct ctl_peer	*p, *next;
+	char		 t[40], *s;
+	size_t		 len;
+
+	if (ctl_nwatch == 0) {
+		json_decref(fields);
+		return;
+	}
+	if (fields == NULL)
+		fields = json_object();
+	client_format_time(client_now_ms(), t, sizeof(t));
+	json_object_set_new(fields, "event", json_string(type));
+	json_object_set_new(fields, "time", json_string(t));
+	json_object_set_new(fields, "v", json_integer(CTL_PROTO_VERSION));
+	s = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS |
+	    JSON_REAL_PRECISION(6));
+	json_decref(fields);
+	if (s == NULL)
+		return;
+	len = strlen(s);
+	s[len++] = '\n';	/* json_dumps left room: the NUL */
+	for (p = TAILQ_FIRST(&ctl_all); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (!p->watching || p->closing)
+			continue;
+		if (evbuffer_get_length(bufferevent_get_output(p->bev)) >
+		    CTL_WATCH_HIWAT) {
+			metric_inc(M_WATCH_DROPPED);
+			log_warnx("control peer %llu pid=%ld: watch reader is "
+			    "%d bytes behind, dropping it",
+			    (unsigned long long)p->id, (long)p->pid,
+			    CTL_WATCH_HIWAT);
+			/* Not freed here: p may be the peer being served. */
+			p->watching = 0;
+			ctl_nwatch--;
+			p->closing = 1;
+			evbuffer_drain(bufferevent_get_output(p->bev),
+			    evbuffer_get_length(bufferevent_get_output(p->bev)));
+			shutdown(bufferevent_getfd(p->bev), SHUT_RDWR);
+			continue;
+		}
+		evbuffer_add(bufferevent_get_output(p->bev), s, len);
+	}
+	free(s);
+}
+
+/* The clients a request names: "clients": [names] or "all": true. */
+static json_t *
+ctl_targets(struct ctl_peer *p, json_t *req, int need)
+{
+	json_t		*names = json_object_get(req, "clients"), *v, *out;
+	size_t		 i;
+
+	if (json_is_true(json_object_get(req, "all"))) {
+		out = json_array();
+		for (i = 0; i < client_count(); i++)
+			json_array_append_new(out, json_string(client_name(
+			    client_nth(i))));
+		return (out);
+	}
+	if (names == NULL && !need)
+		return (NULL);
+	if (!json_is_array(names) || (need && json_array_size(names) == 0)) {
+		ctl_error(p, "\"clients\" must be a non-empty array of client "
+		    "names (or \"all\": true)");
+		return (json_false());	/* marker: error sent */
+	}
+	json_array_foreach(names, i, v) {
+		if (!json_is_string(v)) {
+			ctl_error(p, "\"clients\" must hold strings");
+			return (json_false());
+		}
+		if (client_find(json_string_value(v)) == NULL) {
+			ctl_error(p, "no such client: %s", json_string_value(v));
+			return (json_false());
+		}
+	}
+	return (json_incref(names));
+}
+
+static void
+ctl_stat_cb(void *arg, const char *name, double v)
+{
+	json_object_set_new(arg, name, v == (double)(long long)v ?
+	    json_integer((json_int_t)v) : json_real(v));
+}
+
+static json_t *
+ctl_list(json_t *names)
+{
+	json_t	*out = json_object(), *v;
+	size_t	 i;
+
+	if (names == NULL) {
+		for (i = 0; i < client_count(); i++) {
+			struct client_rt *rt = client_nth(i);
+			json_object_set_new(out, client_name(rt), client_json(rt));
+		}
+		return (out);
+	}
+	json_array_foreach(names, i, v)
+		json_object_set_new(out, json_string_value(v),
+		    client_json(client_find(json_string_value(v))));
+	return (out);
+}
+
+/* One action on each named client. */
+static void
+ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
+{
+	json_t			*v, *val = json_object_get(req, "value");
+	struct client_rt	*rt;
+	const char		*attr = json_string_value(json_object_get(req,
+				    "attr")), *why = NULL;
+	size_t			 i;
+
+	if (strcmp(cmd, "set") == 0 && (attr == NULL || val == NULL)) {
+		ctl_error(p, "set needs \"attr\" and \"value\"");
+		return;
+	}
+	json_array_foreach(names, i, v) {
+		if ((rt = client_find(json_string_value(v))) == NULL)
+			continue;	/* removed by an earlier name */
+		if (strcmp(cmd, "enable") == 0)
+			client_enable(rt, "operator");
+		else if (strcmp(cmd, "disable") == 0)
+			client_disable(rt, "operator");
+		else if (strcmp(cmd, "bump-timeout") == 0)
+			client_checked_ok(rt);
+		else if (strcmp(cmd, "start-checker") == 0)
+			client_start_checker(rt);
+		else if (strcmp(cmd, "stop-checker") == 0)
+			client_stop_checker(rt);
+		else if (strcmp(cmd, "approve") == 0)
+			client_approve(rt, 1);
+		else if (strcmp(cmd, "deny") == 0)
+			client_approve(rt, 0);
+		else if (strcmp(cmd, "remove") == 0)
+			client_remove(rt);
+		else if (strcmp(cmd, "set") == 0 &&
+		    client_set(rt, attr, val, &why) == -1) {
+			ctl_error(p, "set %s on %s: %s", attr,
+			    json_string_value(v), why);
+			return;
+		}
+	}
+	ctl_ok(p, json_incref(names));
+}
+
+/* Handle one request line. */
+static void
+ctl_dispatch(struct ctl_peer *p, const char *line, size_t len)
+{
+	static const char *const ro[] = { "hello", "list", "show", "stats",
+	    "metrics", "watch", NULL };
+	static const char *const rw[] = { "enable", "disable", "bump-timeout",
+	    "start-checker", "stop-checker", "approve", "deny", "remove",
+	    "set", "reload", NULL };
+	json_error_t	 jerr;
+	json_t		*req, *v, *names;
+	const char	*cmd;
+	char		*err;
+	size_t		 i;
+	int		 known = 0, write = 0;
+
+	metric_inc(M_CTL_REQUESTS);
+	if (len == 0)
+		return;
+	if ((req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL) {
+		ctl_error(p, "malformed request: %s (column %d)", jerr.text,
+		    jerr.column);
+		return;
+	}
+	if (!json_is_object(req)) {
+		ctl_error(p, "a request must be a JSON object");
+		goto out;
+	}
+	v = json_object_get(req, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != CTL_PROTO_VERSION) {
+		ctl_error(p, "unsupported protocol version (this server speaks "
+		    "\"v\":%d)", CTL_PROTO_VERSION);
+		p->closing = 1;
+		goto out;
+	}
+	if ((cmd = json_string_value(json_object_get(req, "cmd"))) == NULL) {
+		ctl_error(p, "missing \"cmd\"");
+		goto out;
+	}
+	for (i = 0; ro[i] != NULL; i++)
+		known |= strcmp(cmd, ro[i]) == 0;
+	for (i = 0; rw[i] != NULL; i++)
+		if (strcmp(cmd, rw[i]) == 0)
+			known = write = 1;
+	if (!known) {
+		ctl_error(p, "unknown command \"%s\"", cmd);
+		goto out;
+	}
+	if (write && !p->admin) {
+		metric_inc(M_CTL_DENIED);
+		log_warnx("control peer %llu uid=%ld pid=%ld: \"%s\" refused: "
+		    "read-only peer", (unsigned long long)p->id, (long)p->uid,
+		    (long)p->pid, cmd);
+		ctl_error(p, "permission denied: uid %ld may only read",
+		    (long)p->uid);
+		goto out;
+	}
+	if (strcmp(cmd, "hello") == 0)
+		ctl_ok(p, json_pack("{s:s,s:s,s:i,s:b,s:i}", "server", "mandosd",
+		    "version", PACKAGE_VERSION, "protocol", CTL_PROTO_VERSION,
+		    "admin", p->admin, "uid", (int)p->uid));
+	else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "show") == 0) {
+		names = ctl_targets(p, req, strcmp(cmd, "show") == 0);
+		if (json_is_false(names))
+			goto out;
+		ctl_ok(p, ctl_list(names));
+		json_decref(names);
+	} else if (strcmp(cmd, "stats") == 0) {
+		v = json_object();
+		metric_stats(ctl_stat_cb, v);
+		ctl_ok(p, v);
+	} else if (strcmp(cmd, "metrics") == 0) {
+		struct evbuffer	*b = evbuffer_new();
+		size_t		 n = evbuffer_get_length(b);
+
+		metric_render(b);
+		n = evbuffer_get_length(b);
+		ctl_ok(p, json_stringn((const char *)evbuffer_pullup(b, -1), n));
+		evbuffer_free(b);
+	} else if (strcmp(cmd, "watch") == 0) {
+		if (!p->watching) {
+			p->watching = 1;
+			ctl_nwatch++;
+		}
+		ctl_ok(p, json_string("watching"));
+	} else if (strcmp(cmd, "reload") == 0) {
+		if (ctl_hooks.reload == NULL)
+			ctl_error(p, "reload is not available");
+		else if (ctl_hooks.reload(&err) == -1) {
+			ctl_error(p, "reload failed: %s", err);
+			free(err);
+		} else
+			ctl_ok(p, json_pack("{s:I}", "clients",
+			    (json_int_t)client_count()));
+	} else {
+		names = ctl_targets(p, req, 1);
+		if (json_is_false(names))
+			goto out;
+		ctl_each(p, cmd, names, req);
+		json_decref(names);
+	}
+out:
+	json_decref(req);
+}
+
+static void
+ctl_free(struct ctl_peer *p)
+{
+	if (p->watching)
+		ctl_nwatch--;
+	TAILQ_REMOVE(&ctl_all, p, entry);
+	ctl_npeers--;
+	bufferevent_free(p->bev);
+	free(p);
+}
+
+static void
+ctl_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_peer	*p = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	char		*line;
+	size_t		 len;
+
+	while (!p->closing && (line = evbuffer_readln(in, &len,
+	    EVBUFFER_EOL_LF)) != NULL) {
+		if (len > CTL_MAXLINE)
+			break;
+		ctl_dispatch(p, line, len);
+		free(line);
+	}
+	if (!p->closing && evbuffer_get_length(in) > CTL_MAXLINE) {
+		metric_inc(M_CTL_REQUESTS);
+		ctl_error(p, "request longer than %d bytes", CTL_MAXLINE);
+		p->closing = 1;
+	}
+	if (p->closing) {
+		bufferevent_disable(bev, EV_READ);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			ctl_free(p);
+	}
+}
+
+static void
+ctl_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_peer	*p = arg;
+
+	if (p->closing)
+		ctl_free(p);
+}
+
+static void
+ctl_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_peer	*p = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		/* A half-closed peer (echo | socat) still gets its replies. */
+		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+		    !p->watching && evbuffer_get_length(
+		    bufferevent_get_output(bev)) > 0) {
+			p->closing = 1;
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+		ctl_free(p);
+	}
+}
+
+static void
+ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct ctl_peer	*p;
+	struct ucred	 uc;
+	socklen_t	 len = sizeof(uc);
+
+	if (ctl_npeers >= CTL_MAXPEERS) {
+		log_warnx("control: %d peers already, refusing one more",
+		    CTL_MAXPEERS);
+		close(fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1) {
+		log_warn("control: SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->id = ctl_next_id++;
+	p->pid = uc.pid;
+	p->uid = uc.uid;
+	p->admin = uc.uid == 0 || uc.uid == geteuid();
+	p->bev = bufferevent_socket_new(ctl_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (p->bev == NULL) {
+		close(fd);
+		free(p);
+		return;
+	}
+	/* Stop reading past one maximal line: memory stays bounded. */
+	bufferevent_setwatermark(p->bev, EV_READ, 0, CTL_MAXLINE + 2);
+	bufferevent_setcb(p->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, p);
+	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&ctl_all, p, entry);
+	ctl_npeers++;
+	log_debug("control peer %llu uid=%ld pid=%ld%s",
+	    (unsigned long long)p->id, (long)uc.uid, (long)uc.pid,
+	    p->admin ? " (admin)" : " (read-only)");
+}
+
+int
+ctl_open(const char *path, const char *group, char **errstr)
+{
+	struct sockaddr_un	 sun;
+	struct group		*gr = NULL;
+	char			*dir, *copy;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		xasprintf(errstr, "control socket %s: path too long", path);
+		return (-1);
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (group != NULL && (gr = getgrnam(group)) == NULL) {
+		xasprintf(errstr, "--control-group %s: no such group", group);
+		return (-1);
+	}
+	copy = xstrdup(path);
+	dir = dirname(copy);
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		xasprintf(errstr, "control socket directory %s: %s", dir,
+		    strerror(errno));
+		free(copy);
+		return (-1);
+	}
+	free(copy);
+	/* A socket file nobody answers on is stale; a live one is not ours. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		xasprintf(errstr, "control socket: %s", strerror(errno));
+		return (-1);
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(fd);
+		xasprintf(errstr, "control socket %s: another server is "
+		    "listening there", path);
+		return (-1);
+	}
+	if (errno == ECONNREFUSED)
+		unlink(path);
+	close(fd);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		xasprintf(errstr, "control socket: %s", strerror(errno));
+		return (-1);
+	}
+	old = umask(0117);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	umask(old);
+	if (chmod(path, 0660) == -1 ||
+	    (gr != NULL && chown(path, (uid_t)-1, gr->gr_gid) == -1)) {
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return (-1);
+	}
+	if (listen(fd, 16) == -1) {
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return (-1);
+	}
+	ctl_fd = fd;
+	ctl_path = xstrdup(path);
+	return (0);
+}
+
+int
+ctl_start(struct event_base *base, const struct ctl_hooks *hooks)
+{
+	ctl_base = base;
+	if (hooks != NULL)
+		ctl_hooks = *hooks;
+	if (ctl_fd == -1)
+		return (0);
+	ctl_lsn = evconnlistener_new(base, ctl_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE, -1, ctl_fd);
+	if (ctl_lsn == NULL) {
+		log_warnx("control socket %s: cannot listen", ctl_path);
+		return (-1);
+	}
+	ctl_fd = -1;
+	return (0);
+}
+
+void
+ctl_close(void)
+{
+	struct ctl_peer	*p;
+
+	while ((p = TAILQ_FIRST(&ctl_all)) != NULL)
+		ctl_free(p);
+	if (ctl_lsn != NULL) {
+		evconnlistener_free(ctl_lsn);
+		ctl_lsn = NULL;
+	}
+	if (ctl_fd != -1) {
+		close(ctl_fd);
+		ctl_fd = -1;
+	}
+	if (ctl_path != NULL) {
+		unlink(ctl_path);
+		free(ctl_path);
+		ctl_path = NULL;
+	}
+}

@@ -1,0 +1,28 @@
+/*
+ * control.h: the control socket: a Unix stream socket speaking one JSON
+ * object per line each way (protocol version CTL_PROTO_VERSION), checked
+ * with SO_PEERCRED, and the event stream of `watch`.
+ */
+#ifndef MANDOSD_CONTROL_H
+#define MANDOSD_CONTROL_H
+
+#include <jansson.h>
+
+struct event_base;
+
+struct ctl_hooks {
+	int	(*reload)(char **errstr);	/* SIGHUP's work; -1 + *errstr */
+};
+
+/* Bind path (a stale socket is replaced, a live one refused) while still
+ * privileged; -1 + *errstr (malloc'd). */
+int	 ctl_open(const char *path, const char *group, char **errstr);
+/* Serve the bound socket on the loop. */
+int	 ctl_start(struct event_base *, const struct ctl_hooks *);
+void	 ctl_close(void);
+/* Whether anyone watches: callers may skip building events. */
+int	 ctl_watching(void);
+/* Send an event to every watcher; fields (may be NULL) is stolen. */
+void	 ctl_event(const char *type, json_t *fields);
+
+#endif
