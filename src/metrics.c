@@ -20,10 +20,15 @@ uint64_t	 metric_val[M__COUNT];
 uint64_t	 metric_result[RESULT__COUNT];
 int64_t		 metric_active;
 int64_t		 metric_clients;
+int64_t		 metric_clients_enabled;
+int64_t		 metric_approvals_pending;
+int64_t		 metric_checkers_running;
+int64_t		 metric_checkers_queued;
+int64_t		 metric_checker_cap;
 
 static const char *const metric_result_names[RESULT__COUNT] = {
 	"secret_sent", "not_found", "disabled", "denied", "approval_timeout",
-	"tls_error", "protocol_error", "timeout", "shutdown",
+	"tls_error", "protocol_error", "timeout", "shutdown", "abandoned",
 };
 
 static const double metric_buckets[] = {
@@ -144,11 +149,94 @@ metric_render(struct evbuffer *b)
 	    "mandos_table_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)metric_val[M_RELOAD_OK],
 	    (unsigned long long)metric_val[M_RELOAD_FAILED]);
-	evbuffer_add_printf(b, "# HELP mandos_clients Clients in the table.\n"
-	    "# TYPE mandos_clients gauge\nmandos_clients %lld\n",
-	    (long long)metric_clients);
+	evbuffer_add_printf(b, "# HELP mandos_clients Clients in the table, by "
+	    "state.\n# TYPE mandos_clients gauge\n"
+	    "mandos_clients{state=\"enabled\"} %lld\n"
+	    "mandos_clients{state=\"disabled\"} %lld\n",
+	    (long long)metric_clients_enabled,
+	    (long long)(metric_clients - metric_clients_enabled));
+	evbuffer_add_printf(b, "# HELP mandos_clients_expired_total Clients "
+	    "disabled because their timeout passed.\n# TYPE "
+	    "mandos_clients_expired_total counter\n"
+	    "mandos_clients_expired_total %llu\n",
+	    (unsigned long long)metric_val[M_EXPIRED]);
+	evbuffer_add_printf(b, "# HELP mandos_approvals_pending Connections "
+	    "waiting for an approval decision.\n# TYPE mandos_approvals_pending "
+	    "gauge\nmandos_approvals_pending %lld\n",
+	    (long long)metric_approvals_pending);
+	evbuffer_add_printf(b, "# HELP mandos_checker_runs_total Checker runs "
+	    "finished, by result.\n# TYPE mandos_checker_runs_total counter\n"
+	    "mandos_checker_runs_total{result=\"success\"} %llu\n"
+	    "mandos_checker_runs_total{result=\"failure\"} %llu\n"
+	    "mandos_checker_runs_total{result=\"killed\"} %llu\n"
+	    "mandos_checker_runs_total{result=\"error\"} %llu\n",
+	    (unsigned long long)metric_val[M_CHECKER_OK],
+	    (unsigned long long)metric_val[M_CHECKER_FAILED],
+	    (unsigned long long)metric_val[M_CHECKER_KILLED],
+	    (unsigned long long)metric_val[M_CHECKER_ERROR]);
+	evbuffer_add_printf(b, "# HELP mandos_checkers_running Checker "
+	    "processes running now.\n# TYPE mandos_checkers_running gauge\n"
+	    "mandos_checkers_running %lld\n# HELP mandos_checkers_queued "
+	    "Checkers waiting for a free slot under the cap.\n# TYPE "
+	    "mandos_checkers_queued gauge\nmandos_checkers_queued %lld\n"
+	    "# HELP mandos_checkers_max Cap on checker processes running at "
+	    "once.\n# TYPE mandos_checkers_max gauge\nmandos_checkers_max "
+	    "%lld\n", (long long)metric_checkers_running,
+	    (long long)metric_checkers_queued, (long long)metric_checker_cap);
+	evbuffer_add_printf(b, "# HELP mandos_state_saves_total State file "
+	    "writes, by result.\n# TYPE mandos_state_saves_total counter\n"
+	    "mandos_state_saves_total{result=\"ok\"} %llu\n"
+	    "mandos_state_saves_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)metric_val[M_STATE_SAVE_OK],
+	    (unsigned long long)metric_val[M_STATE_SAVE_FAILED]);
+	evbuffer_add_printf(b, "# HELP mandos_control_requests_total Control "
+	    "socket requests, by result.\n# TYPE mandos_control_requests_total "
+	    "counter\nmandos_control_requests_total{result=\"ok\"} %llu\n"
+	    "mandos_control_requests_total{result=\"error\"} %llu\n"
+	    "# HELP mandos_control_denied_total Control requests refused to "
+	    "read-only peers.\n# TYPE mandos_control_denied_total counter\n"
+	    "mandos_control_denied_total %llu\n"
+	    "# HELP mandos_watchers_dropped_total Watchers dropped for "
+	    "falling behind.\n# TYPE mandos_watchers_dropped_total counter\n"
+	    "mandos_watchers_dropped_total %llu\n",
+	    (unsigned long long)(metric_val[M_CTL_REQUESTS] -
+	    metric_val[M_CTL_ERRORS]),
+	    (unsigned long long)metric_val[M_CTL_ERRORS],
+	    (unsigned long long)metric_val[M_CTL_DENIED],
+	    (unsigned long long)metric_val[M_WATCH_DROPPED]);
 	evbuffer_add_printf(b, "# HELP mandos_build_info Build of this server.\n"
 	    "# TYPE mandos_build_info gauge\nmandos_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
 	metric_render_process(b);
+}
+
+void
+metric_stats(void (*cb)(void *, const char *, double), void *arg)
+{
+	static const char *const names[M__COUNT] = {
+		"accepted", "accept_paused", "reloads_ok", "reloads_failed",
+		"clients_expired", "checker_success", "checker_failure",
+		"checker_killed", "checker_error", "state_saves_ok",
+		"state_saves_failed", "control_requests", "control_errors",
+		"control_denied", "watchers_dropped",
+	};
+	char	 name[64];
+	size_t	 i;
+
+	for (i = 0; i < RESULT__COUNT; i++) {
+		snprintf(name, sizeof(name), "connections_%s",
+		    metric_result_names[i]);
+		cb(arg, name, (double)metric_result[i]);
+	}
+	for (i = 0; i < M__COUNT; i++)
+		cb(arg, names[i], (double)metric_val[i]);
+	cb(arg, "connections_active", (double)metric_active);
+	cb(arg, "clients", (double)metric_clients);
+	cb(arg, "clients_enabled", (double)metric_clients_enabled);
+	cb(arg, "approvals_pending", (double)metric_approvals_pending);
+	cb(arg, "checkers_running", (double)metric_checkers_running);
+	cb(arg, "checkers_queued", (double)metric_checkers_queued);
+	cb(arg, "checkers_max", (double)metric_checker_cap);
+	cb(arg, "handshakes", (double)metric_hs_count);
+	cb(arg, "handshake_seconds_sum", metric_hs_sum);
 }

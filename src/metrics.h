@@ -17,6 +17,7 @@ enum conn_result {
 	RESULT_PROTOCOL_ERROR,
 	RESULT_TIMEOUT,
 	RESULT_SHUTDOWN,
+	RESULT_ABANDONED,	/* the peer left while waiting for approval */
 	RESULT__COUNT
 };
 
@@ -25,6 +26,17 @@ enum metric {
 	M_ACCEPT_PAUSED,	/* times accept was paused (cap or EMFILE) */
 	M_RELOAD_OK,
 	M_RELOAD_FAILED,
+	M_EXPIRED,		/* clients disabled because expires passed */
+	M_CHECKER_OK,		/* checker runs by result */
+	M_CHECKER_FAILED,
+	M_CHECKER_KILLED,
+	M_CHECKER_ERROR,
+	M_STATE_SAVE_OK,
+	M_STATE_SAVE_FAILED,
+	M_CTL_REQUESTS,		/* control socket */
+	M_CTL_ERRORS,
+	M_CTL_DENIED,
+	M_WATCH_DROPPED,
 	M__COUNT
 };
 
@@ -32,12 +44,19 @@ extern uint64_t	 metric_val[M__COUNT];
 extern uint64_t	 metric_result[RESULT__COUNT];
 extern int64_t	 metric_active;		/* connections open now */
 extern int64_t	 metric_clients;	/* clients in the table */
+extern int64_t	 metric_clients_enabled;
+extern int64_t	 metric_approvals_pending;
+extern int64_t	 metric_checkers_running;
+extern int64_t	 metric_checkers_queued;
+extern int64_t	 metric_checker_cap;
 
 const char	*metric_result_name(enum conn_result);
 /* Record a finished connection and, if it got that far, its handshake time. */
 void		 metric_conn_done(enum conn_result, double handshake_seconds);
 /* Append Prometheus text exposition (format 0.0.4). */
 void		 metric_render(struct evbuffer *);
+/* Every counter and gauge as name/value pairs (the control socket's stats). */
+void		 metric_stats(void (*)(void *, const char *, double), void *);
 
 static inline void
 metric_inc(enum metric m)
