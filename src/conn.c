@@ -22,6 +22,7 @@
 #include <event2/event_struct.h>
 #include <gnutls/gnutls.h>
 
+#include "client.h"
 #include "conn.h"
 #include "keytab.h"
 #include "log.h"
@@ -34,6 +35,7 @@ enum conn_state {
 	CS_HANDSHAKE,		/* TLS handshake, we are the TLS client */
 	CS_SEND,		/* sending the blob */
 	CS_BYE,			/* sending close_notify */
+	CS_APPROVAL,		/* waiting for an operator (a timer, not a block) */
 };
 
 struct conn {
@@ -44,6 +46,8 @@ struct conn {
 	uint8_t			 linelen;
 	uint8_t			 result;	/* enum conn_result, once decided */
 	uint8_t			 has_keyid;
+	uint8_t			 pending;	/* counted as waiting for approval */
+	uint64_t		 approval_ms;	/* the approval delay */
 	struct event		 ev;		/* socket readiness or deadline */
 	gnutls_session_t	 tls;
 	uint64_t		 start_us;
@@ -76,6 +80,7 @@ static void		(*conn_on_close)(void);
 static void	 conn_step(struct conn *);
 static void	 conn_io(evutil_socket_t, short, void *);
 static void	 conn_close(struct conn *, enum conn_result, const char *);
+static void	 conn_approval_io(struct conn *, short);
 
 /* Monotonic microseconds: deadlines must not move with the wall clock. */
 static uint64_t
@@ -95,6 +100,7 @@ conn_strstate(enum conn_state s)
 	case CS_HANDSHAKE:	return ("HANDSHAKE");
 	case CS_SEND:		return ("SEND");
 	case CS_BYE:		return ("BYE");
+	case CS_APPROVAL:	return ("APPROVAL");
 	}
 	return ("?");
 }
@@ -127,6 +133,7 @@ conn_set_state(struct conn *c, enum conn_state s)
 	switch (s) {
 	case CS_VERSION:	ms = conn_to.version_ms; break;
 	case CS_HANDSHAKE:	ms = conn_to.handshake_ms; break;
+	case CS_APPROVAL:	ms = c->approval_ms; break;
 	default:		ms = conn_to.send_ms; break;
 	}
 	c->deadline_us = conn_now_us() + ms * 1000;
@@ -177,6 +184,10 @@ conn_io(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 	char		 why[64];
 
+	if (c->state == CS_APPROVAL) {
+		conn_approval_io(c, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		snprintf(why, sizeof(why), "deadline in %s",
 		    conn_strstate(c->state));
@@ -229,33 +240,127 @@ conn_read_version(struct conn *c, const char **why)
 	return (0);
 }
 
+/* Stop counting c as waiting for approval. */
+static void
+conn_approval_leave(struct conn *c)
+{
+	if (c->pending) {
+		c->pending = 0;
+		client_approval_end(c->client);
+	}
+}
+
+/* Act on what the client's runtime state allows now. */
+static void
+conn_gate(struct conn *c, struct client_rt *rt, enum client_gate g,
+    uint64_t delay_ms)
+{
+	if (g == GATE_WAIT) {
+		if (!c->pending) {
+			c->pending = 1;
+			c->approval_ms = delay_ms;
+			client_approval_wait(rt);
+			conn_set_state(c, CS_APPROVAL);
+		}
+		return;
+	}
+	conn_approval_leave(c);
+	if (g == GATE_DISABLED || g == GATE_DENY) {
+		c->result = g == GATE_DENY ? RESULT_DENIED : RESULT_DISABLED;
+		conn_set_state(c, CS_BYE);
+		return;
+	}
+	if ((c->secret = client_secret_copy(rt, &c->secret_len)) == NULL) {
+		c->result = RESULT_TLS_ERROR;	/* out of memory: send nothing */
+		conn_set_state(c, CS_BYE);
+		return;
+	}
+	c->result = RESULT_SECRET_SENT;
+	conn_set_state(c, CS_SEND);
+}
+
 /* The handshake is done: decide what this peer gets. */
 static void
 conn_decide(struct conn *c)
 {
 	const struct client	*cl;
+	struct client_rt	*rt;
+	uint64_t		 delay = 0;
 
 	cl = keytab_lookup(conn_table(), c->keyid);
-	if (cl == NULL) {
+	/* Removed at run time: unknown until the table is loaded again. */
+	if (cl == NULL || (rt = client_find(cl->name)) == NULL) {
 		c->result = RESULT_NOT_FOUND;
 		conn_set_state(c, CS_BYE);
 		return;
 	}
 	c->client = strdup(cl->name);	/* for the log; NULL is printed as "-" */
-	if (!cl->enabled) {
-		c->result = RESULT_DISABLED;
+	if (c->client == NULL) {
+		c->result = RESULT_TLS_ERROR;
 		conn_set_state(c, CS_BYE);
 		return;
 	}
-	if ((c->secret = malloc(cl->secret_len)) == NULL) {
-		c->result = RESULT_TLS_ERROR;	/* out of memory: send nothing */
-		conn_set_state(c, CS_BYE);
+	conn_gate(c, rt, client_gate(rt, &delay), delay);
+}
+
+/* Waiting for approval: the delay ran out, or the peer stirred. */
+static void
+conn_approval_io(struct conn *c, short what)
+{
+	struct client_rt	*rt;
+	char			 buf[256];
+	ssize_t			 r;
+
+	if (what & EV_TIMEOUT) {
+		rt = client_find(c->client);
+		conn_approval_leave(c);
+		if (rt != NULL && client_approved_by_default(rt)) {
+			uint64_t d;
+			enum client_gate g = client_gate(rt, &d);
+
+			conn_gate(c, rt, g == GATE_WAIT ? GATE_SEND : g, 0);
+		} else {
+			c->result = rt == NULL ? RESULT_NOT_FOUND :
+			    RESULT_APPROVAL_TIMEOUT;
+			conn_set_state(c, CS_BYE);
+		}
+		conn_step(c);
 		return;
 	}
-	memcpy(c->secret, cl->secret, cl->secret_len);
-	c->secret_len = cl->secret_len;
-	c->result = RESULT_SECRET_SENT;
-	conn_set_state(c, CS_SEND);
+	/* The client sends nothing after the handshake: EOF means it left. */
+	r = gnutls_record_recv(c->tls, buf, sizeof(buf));
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED || r > 0) {
+		conn_wait(c, EV_READ);
+		return;
+	}
+	conn_close(c, RESULT_ABANDONED, r == 0 ? "peer closed while waiting "
+	    "for approval" : gnutls_strerror((int)r));
+}
+
+void
+conn_approval_wake(const char *name)
+{
+	struct conn		*c, *next;
+	struct client_rt	*rt;
+	enum client_gate	 g;
+	uint64_t		 d;
+
+	for (c = TAILQ_FIRST(&conn_all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state != CS_APPROVAL || c->client == NULL ||
+		    strcmp(c->client, name) != 0)
+			continue;
+		if ((rt = client_find(name)) == NULL) {
+			conn_approval_leave(c);
+			c->result = RESULT_NOT_FOUND;
+			conn_set_state(c, CS_BYE);
+		} else if ((g = client_gate(rt, &d)) == GATE_WAIT)
+			continue;
+		else
+			conn_gate(c, rt, g, d);
+		event_del(&c->ev);
+		conn_step(c);
+	}
 }
 
 #define FAIL(r, s)	do { res = (r); why = (s); goto fail; } while (0)
@@ -307,6 +412,9 @@ conn_step(struct conn *c)
 			if ((c->sent += (size_t)r) == c->secret_len)
 				conn_set_state(c, CS_BYE);
 			break;
+		case CS_APPROVAL:
+			conn_wait(c, EV_READ);	/* EOF, or the deadline */
+			return;
 		case CS_BYE:
 			/* SHUT_WR: the client's close_notify is not worth waiting for. */
 			r = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
@@ -360,6 +468,9 @@ conn_close(struct conn *c, enum conn_result res, const char *why)
 	    (double)(conn_now_us() - c->start_us) / 1000.0,
 	    why != NULL ? " reason=" : "", why != NULL ? why : "");
 	metric_conn_done(res, c->hs_us ? (double)c->hs_us / 1e6 : -1);
+	conn_approval_leave(c);
+	client_conn_done(c->client, kid, peer, res, why,
+	    (double)(conn_now_us() - c->start_us) / 1000.0);
 	event_del(&c->ev);
 	if (c->tls != NULL)
 		gnutls_deinit(c->tls);

@@ -22,6 +22,9 @@ void	 conn_init(struct event_base *, const struct conn_timeouts *,
 /* Serve a freshly accepted nonblocking socket; takes ownership of fd. */
 void	 conn_new(int fd, const struct sockaddr *, socklen_t);
 size_t	 conn_count(void);
+/* A client's approval, enabled state or existence changed: connections
+ * waiting for its approval look again. */
+void	 conn_approval_wake(const char *name);
 /* End every connection (shutdown). */
 void	 conn_close_all(void);
 
