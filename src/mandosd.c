@@ -20,7 +20,10 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "client.h"
 #include "conn.h"
+#include "control.h"
+#include "ctlproto.h"
 #include "daemon.h"
 #include "duration.h"
 #include "keytab.h"
@@ -28,7 +31,9 @@
 #include "log.h"
 #include "mandosd.h"
 #include "mdns.h"
+#include "httpmetrics.h"
 #include "metrics.h"
+#include "state.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -50,12 +55,27 @@ static int		 parent_zeroconf = 1;
 static const char	*parent_servicename = MDNS_DEFAULT_NAME;
 static const char	*parent_pidfile;	/* NULL: default unless foreground */
 static const char	*parent_user;	/* NULL: _mandos, mandos, nobody */
+static const char	*parent_control = CTL_DEFAULT_SOCKET;	/* "" for none */
+static const char	*parent_control_group;
+static const char	*parent_statedir = LOCALSTATEDIR "/lib/mandos";
+static int		 parent_restore = 1;
+static const char	*parent_metrics_listen;
+static int		 parent_max_checkers;	/* 0: the default cap */
+
+enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
+    OPT_METRICS_LISTEN, OPT_MAX_CHECKERS };
 
 static const struct option parent_opts[] = {
 	{ "address",		required_argument, NULL, 'a' },
 	{ "check-config",	no_argument,	   NULL, 'n' },
 	{ "clients",		required_argument, NULL, 'C' },
 	{ "configdir",		required_argument, NULL, 'c' },
+	{ "control",		required_argument, NULL, OPT_CONTROL },
+	{ "control-group",	required_argument, NULL, OPT_CONTROL_GROUP },
+	{ "statedir",		required_argument, NULL, OPT_STATEDIR },
+	{ "no-restore",		no_argument,	   NULL, OPT_NO_RESTORE },
+	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
+	{ "max-checkers",	required_argument, NULL, OPT_MAX_CHECKERS },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -100,6 +120,12 @@ parent_usage(FILE *f)
 "      --no-zeroconf          do not announce the service with Avahi\n"
 "      --pidfile FILE         pid file (default %s when detached; '' for none)\n"
 "      --user NAME            run as NAME after start (default _mandos)\n"
+"      --control PATH         control socket (default %s; '' for none)\n"
+"      --control-group GROUP  group that may read through the control socket\n"
+"      --statedir DIR         keep runtime state in DIR (default %s/lib/mandos)\n"
+"      --no-restore           ignore the saved state at start\n"
+"      --metrics-listen A:P   serve Prometheus /metrics over HTTP on A:P\n"
+"      --max-checkers N       checker processes running at once (default 64)\n"
 "  -f, --foreground           stay in the foreground, log to stderr\n"
 "  -d, --debug                foreground, log to stderr, debug messages\n"
 "  -V, --version              print the version and exit\n"
@@ -107,7 +133,8 @@ parent_usage(FILE *f)
 "\n"
 "Durations: RFC 3339 (PT10S) or 10s, 2m, 1h.  Signals: HUP reloads the client\n"
 "table, TERM and INT stop, USR1 logs counters.\n",
-	    SYSCONFDIR, TLS_DEFAULT_PRIORITY, DAEMON_PIDFILE);
+	    SYSCONFDIR, TLS_DEFAULT_PRIORITY, DAEMON_PIDFILE, CTL_DEFAULT_SOCKET,
+	    LOCALSTATEDIR);
 }
 
 /* Parse a duration option or exit with a message. */
@@ -148,6 +175,19 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 		case 'N': parent_servicename = optarg; break;
 		case 'F': parent_pidfile = optarg; break;
 		case 'u': parent_user = optarg; break;
+		case OPT_CONTROL: parent_control = optarg; break;
+		case OPT_CONTROL_GROUP: parent_control_group = optarg; break;
+		case OPT_STATEDIR: parent_statedir = optarg; break;
+		case OPT_NO_RESTORE: parent_restore = 0; break;
+		case OPT_METRICS_LISTEN: parent_metrics_listen = optarg; break;
+		case OPT_MAX_CHECKERS:
+			parent_max_checkers = atoi(optarg);
+			if (parent_max_checkers < 1) {
+				fprintf(stderr, "mandosd: --max-checkers \"%s\": "
+				    "not a positive number\n", optarg);
+				exit(2);
+			}
+			break;
 		case 'H':
 			cfg->handshake_timeout_ms = parent_duration_arg(
 			    "handshake-timeout", optarg);
@@ -200,25 +240,38 @@ mandosd_keytab(void)
 	return (parent_table);
 }
 
-/* Build a new table beside the old; swap only if it loaded. */
-static void
-parent_reload(void)
+/* Build a new table beside the old; swap only if it loaded. The runtime
+ * state of clients that stay is kept (client_sync). -1 with *err. */
+static int
+parent_reload_table(char **err)
 {
 	struct keytab	*kt;
-	char		*err;
 
-	if ((kt = keytab_load(parent_table_path, &err)) == NULL) {
+	if ((kt = keytab_load(parent_table_path, err)) == NULL) {
 		metric_inc(M_RELOAD_FAILED);
 		log_warnx("reload failed, keeping the %zu clients in force: %s",
-		    keytab_count(parent_table), err);
-		free(err);
-		return;
+		    keytab_count(parent_table), *err);
+		ctl_event("reload_failed", json_pack("{s:s}", "error", *err));
+		return (-1);
 	}
+	client_sync(kt);	/* while the old table is still alive */
 	keytab_free(parent_table);
 	parent_table = kt;
 	metric_clients = (int64_t)keytab_count(kt);
 	metric_inc(M_RELOAD_OK);
 	log_info("reloaded %s: %zu clients", parent_table_path, keytab_count(kt));
+	ctl_event("reload_ok", json_pack("{s:I}", "clients",
+	    (json_int_t)keytab_count(kt)));
+	return (0);
+}
+
+static void
+parent_reload(void)
+{
+	char	*err;
+
+	if (parent_reload_table(&err) == -1)
+		free(err);
 }
 
 /* Log the counters in one line (SIGUSR1 and exit). */
@@ -378,6 +431,10 @@ mandosd_main(int argc, char **argv)
 			fatalx("%s", err);
 	}
 	maxc = parent_max_connections(cfg->max_connections);
+	/* Bound while privileged; served once the loop exists. */
+	if (parent_control[0] != '\0' && ctl_open(parent_control,
+	    parent_control_group, &err) == -1)
+		fatalx("%s", err);
 	parent_daemonise(cfg);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -391,6 +448,22 @@ mandosd_main(int argc, char **argv)
 	to.handshake_ms = cfg->handshake_timeout_ms;
 	to.send_ms = cfg->send_timeout_ms;
 	conn_init(parent_base, &to, mandosd_keytab, lsn_conn_closed);
+	client_init(parent_base, parent_max_checkers);
+	client_sync(parent_table);
+	state_init(parent_base, parent_statedir[0] != '\0' ? parent_statedir :
+	    NULL);
+	if (parent_restore)
+		state_restore();
+	{
+		static const struct ctl_hooks hooks = { parent_reload_table };
+
+		ctl_start(parent_base, &hooks);
+	}
+	if (parent_metrics_listen != NULL) {
+		if (httpm_open(parent_base, parent_metrics_listen, &err) == -1)
+			fatalx("%s", err);
+		log_info("metrics on http://%s/metrics", httpm_where());
+	}
 	lsn_start(parent_base, maxc);
 	lsn_describe(where, sizeof(where));
 	log_info("listening on %s, %zu clients, at most %zu connections",
@@ -415,6 +488,11 @@ mandosd_main(int argc, char **argv)
 	mdns_stop(mdns);
 	lsn_close();
 	conn_close_all();
+	httpm_close();
+	ctl_close();
+	state_flush();
+	client_shutdown();
+	state_shutdown();
 	parent_log_counters();
 	for (i = 0; sigs[i] != 0; i++)
 		event_free(sigev[i]);
