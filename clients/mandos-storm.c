@@ -478,8 +478,8 @@ storm_step(struct storm_conn *c)
 				if (!storm.conf->quiet && log_verbose())
 					log_debug("client %u handshake: %s",
 					    c->idx, gnutls_strerror((int)r));
-				storm_done(c, r == GNUTLS_E_PREMATURE_TERMINATION ?
-				    SR_NO_CLOSE_NOTIFY : SR_TLS);
+				/* A close mid-handshake is a TLS failure too. */
+				storm_done(c, SR_TLS);
 				return;
 			}
 			c->state = SS_RECV;
@@ -700,6 +700,7 @@ storm_report(void)
 	const struct storm_conf	*c = storm.conf;
 	uint64_t		 failed = 0;
 	double			 secs, rate, p50, p90, p99, max;
+	const char		*sep;
 	json_t			*o, *f;
 	int			 i;
 
@@ -739,13 +740,14 @@ storm_report(void)
 	printf("ok %llu, failed %llu", (unsigned long long)storm.reasons[SR_OK],
 	    (unsigned long long)failed);
 	if (failed > 0) {
-		printf(" (");
-		for (i = SR_OK + 1; i < SR_NREASONS; i++)
-			if (storm.reasons[i] > 0)
-				printf("%s%s %llu", i > SR_OK + 1 &&
-				    failed > storm.reasons[i] ? " " : "",
-				    storm_reason_names[i],
-				    (unsigned long long)storm.reasons[i]);
+		sep = " (";
+		for (i = SR_OK + 1; i < SR_NREASONS; i++) {
+			if (storm.reasons[i] == 0)
+				continue;
+			printf("%s%s %llu", sep, storm_reason_names[i],
+			    (unsigned long long)storm.reasons[i]);
+			sep = ", ";
+		}
 		printf(")");
 	}
 	if (storm.warm_failed > 0)
