@@ -56,6 +56,7 @@ static const char	*parent_servicename = MDNS_DEFAULT_NAME;
 static const char	*parent_pidfile;	/* NULL: default unless foreground */
 static const char	*parent_user;	/* NULL: _mandos, mandos, nobody */
 static const char	*parent_control = CTL_DEFAULT_SOCKET;	/* "" for none */
+static int		 parent_control_set;	/* given: failing to bind is fatal */
 static const char	*parent_control_group;
 static const char	*parent_statedir = LOCALSTATEDIR "/lib/mandos";
 static int		 parent_restore = 1;
@@ -175,7 +176,10 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 		case 'N': parent_servicename = optarg; break;
 		case 'F': parent_pidfile = optarg; break;
 		case 'u': parent_user = optarg; break;
-		case OPT_CONTROL: parent_control = optarg; break;
+		case OPT_CONTROL:
+			parent_control = optarg;
+			parent_control_set = 1;
+			break;
 		case OPT_CONTROL_GROUP: parent_control_group = optarg; break;
 		case OPT_STATEDIR: parent_statedir = optarg; break;
 		case OPT_NO_RESTORE: parent_restore = 0; break;
@@ -433,8 +437,12 @@ mandosd_main(int argc, char **argv)
 	maxc = parent_max_connections(cfg->max_connections);
 	/* Bound while privileged; served once the loop exists. */
 	if (parent_control[0] != '\0' && ctl_open(parent_control,
-	    parent_control_group, &err) == -1)
-		fatalx("%s", err);
+	    parent_control_group, &err) == -1) {
+		if (parent_control_set)
+			fatalx("%s", err);
+		log_warnx("%s; running without a control socket", err);
+		free(err);
+	}
 	parent_daemonise(cfg);
 
 	signal(SIGPIPE, SIG_IGN);
