@@ -771,7 +771,8 @@ storm_report_hold(void)
 	for (i = SR_OK + 1; i < SR_NREASONS; i++)
 		failed += storm.reasons[i];
 	if (!storm.conf->quiet)
-		log_info("released %llu, lost %llu, failed %llu",
+		log_info("held %llu to the end, lost %llu (closed by the "
+		    "server), failed %llu",
 		    (unsigned long long)storm.held,
 		    (unsigned long long)storm.lost, (unsigned long long)failed);
 	return (failed == 0 && storm.lost == 0 &&
