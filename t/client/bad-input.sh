@@ -1,0 +1,71 @@
+#!/bin/bash
+[ -n "$BASH_VERSION" ] || exec bash "$0" "$@"
+# Bad input: a truncated or corrupted blob, a blob for another key, 10 MiB,
+# no close_notify, a server that stalls after the handshake, missing or bad
+# keys, no server. Each: a clear error, no crash, nothing on stdout.
+. "${top_srcdir:-$(dirname "$0")/../..}/t/client/lib.sh"
+EVIL=$top_builddir/t/client/evil-server
+tc_init "$CLIENT" "$KEYGEN" "$EVIL"
+tc_ourkeys "$TC_TMP/a" a || tc_fail "keygen a"
+tc_ourkeys "$TC_TMP/b" b || tc_fail "keygen b"
+KD=$TC_TMP/a/keys
+base64 -d <"$TC_TMP/a/secret.b64" >"$TC_TMP/blob"
+size=$(stat -c %s "$TC_TMP/blob")
+head -c $((size / 2)) "$TC_TMP/blob" >"$TC_TMP/truncated"
+cp "$TC_TMP/blob" "$TC_TMP/corrupt"
+printf '\377\377\377\377\377\377\377\377' |
+    dd of="$TC_TMP/corrupt" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+base64 -d <"$TC_TMP/b/secret.b64" >"$TC_TMP/otherkey"
+
+# evil MODE [FILE]: start an evil server; its port in EPORT.
+evil() {
+	"$EVIL" "$@" >"$TC_TMP/evil.port" 2>"$TC_TMP/evil.log" &
+	TC_PIDS+=("$!")
+	EPID=$!
+	for _ in $(seq 50); do [ -s "$TC_TMP/evil.port" ] && break; sleep 0.1; done
+	EPORT=$(cat "$TC_TMP/evil.port")
+	[ -n "$EPORT" ] || tc_fail "evil server did not start"
+}
+evil_stop() { { kill "$EPID"; wait "$EPID"; } 2>/dev/null; }
+# expect WHAT PATTERN: the last client run failed cleanly with PATTERN.
+expect() {
+	local rc=$1 what=$2 pat=$3
+	[ "$rc" = 1 ] || { cat "$TC_TMP/err" >&2; tc_fail "$what: status $rc, want 1"; }
+	[ -s "$TC_TMP/out" ] && tc_fail "$what: printed something on stdout"
+	grep -q -- "$pat" "$TC_TMP/err" ||
+	    { cat "$TC_TMP/err" >&2; tc_fail "$what: no \"$pat\" message"; }
+	tc_log "$what: $(grep -m1 -- "$pat" "$TC_TMP/err")"
+}
+
+for m in truncated corrupt otherkey; do
+	evil file "$TC_TMP/$m"
+	GIVE_UP=3 tc_client "[::1]:$EPORT"; expect $? "$m blob" "cannot decrypt"
+	evil_stop
+done
+evil big
+t0=$SECONDS
+GIVE_UP=3 tc_client "[::1]:$EPORT"; expect $? "10 MiB" "more than 1048576 bytes"
+evil_stop
+evil noclose "$TC_TMP/blob"
+GIVE_UP=3 tc_client "[::1]:$EPORT"; expect $? "no close_notify" "without close_notify"
+evil_stop
+evil stall
+GIVE_UP=4 CLIENT_ARGS="--read-timeout=1" tc_client "[::1]:$EPORT"
+expect $? "stall after handshake" "reading the secret: timed out"
+evil_stop
+
+# Keys: missing, garbage; no server at all.
+P=$(tc_port) || tc_fail "no port"
+(KD=$TC_TMP/none; GIVE_UP=2 tc_client "[::1]:$P"); expect $? "missing keys" "cannot read TLS public key"
+[ "$(wc -l <"$TC_TMP/err")" = 1 ] || tc_fail "missing keys: more than one line"
+mkdir -p "$TC_TMP/bad" && cp "$KD"/* "$TC_TMP/bad/"
+echo garbage >"$TC_TMP/bad/tls-privkey.pem"
+(KD=$TC_TMP/bad; GIVE_UP=2 tc_client "[::1]:$P"); expect $? "garbage TLS key" "cannot load TLS key pair"
+cp "$KD/tls-privkey.pem" "$TC_TMP/bad/"; echo garbage >"$TC_TMP/bad/seckey.txt"
+(KD=$TC_TMP/bad; GIVE_UP=2 tc_client "[::1]:$P"); expect $? "garbage OpenPGP key" "seckey.txt"
+cp "$KD/pubkey.txt" "$TC_TMP/bad/seckey.txt"
+(KD=$TC_TMP/bad; GIVE_UP=2 tc_client "[::1]:$P"); expect $? "public key as secret key" "no OpenPGP secret key"
+GIVE_UP=2 tc_client "[::1]:$P"; expect $? "no server" "no secret from any server"
+grep -q "Connection refused" "$TC_TMP/err" || tc_fail "no server: reason not given"
+"$CLIENT" --connect nonsense --pubkey x 2>"$TC_TMP/err" >/dev/null; expect $? "bad --connect" "bad --connect"
+exit 0
