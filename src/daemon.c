@@ -66,7 +66,8 @@ daemon_detach(char **errstr)
 {
 	int	 p[2];
 	pid_t	 pid;
-	char	 c;
+	ssize_t	 n;
+	char	 c = 0;
 
 	if (pipe2(p, O_CLOEXEC) == -1) {
 		*errstr = "pipe";
@@ -74,6 +75,8 @@ daemon_detach(char **errstr)
 	}
 	switch ((pid = fork())) {
 	case -1:
+		close(p[0]);
+		close(p[1]);
 		*errstr = "fork";
 		return (-1);
 	case 0:
@@ -90,9 +93,9 @@ daemon_detach(char **errstr)
 		return (0);
 	default:
 		close(p[1]);
-		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+		while ((n = read(p[0], &c, 1)) == -1 && errno == EINTR)
 			;
-		_exit(c == 'R' ? 0 : 1);
+		_exit(n == 1 && c == 'R' ? 0 : 1);
 	}
 }
 

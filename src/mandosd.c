@@ -356,10 +356,16 @@ parent_daemonise(const struct mandosd_config *cfg)
 		if (pidfile == NULL)
 			pidfile = DAEMON_PIDFILE;
 	}
-	/* Ours after the drop: the pid file and sockets there get unlinked. */
-	if ((!cfg->foreground || daemon_under_systemd()) && geteuid() == 0 &&
-	    daemon_own_dir(RUNSTATEDIR "/mandos", 0755, uid, gid, &err) == -1)
+	/*
+	 * Ours after the drop: the pid file and control socket there get
+	 * unlinked at exit, and state files are replaced in the state dir.
+	 */
+	if (geteuid() == 0 && daemon_own_dir(RUNSTATEDIR "/mandos", 0755, uid,
+	    gid, &err) == -1)
 		log_warn("%s/mandos: %s", RUNSTATEDIR, err);
+	if (geteuid() == 0 && parent_statedir[0] != '\0' &&
+	    daemon_own_dir(parent_statedir, 0700, uid, gid, &err) == -1)
+		log_warn("%s: %s", parent_statedir, err);
 	if (pidfile != NULL && daemon_pidfile_write(pidfile, &err) == -1)
 		fatal("%s: %s", pidfile, err);
 	if (daemon_drop_privileges(uid, gid, &err) == -1)

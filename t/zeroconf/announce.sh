@@ -20,6 +20,16 @@ grep -q 'renamed to "Mandos #2"' "$ZC_DIR/announce-$p2.log" ||
 	zc_fail "rename not logged"
 echo "resolved: Mandos #2 on 127.0.0.1:$p2"
 
+# --no-zeroconf: never announced; --interface: announced on that one.
+p3=$(zc_port 3) p4=$(zc_port 4)
+zc_announce Silent "$p3" --no-zeroconf; a3=$ZC_LAST
+zc_announce "On lo" "$p4" --interface lo; a4=$ZC_LAST
+zc_wait_resolved "On lo" "$p4" || zc_fail "--interface lo: $ZC_SEEN"
+grep -q Silent <<<"$(zc_browse)" && zc_fail "--no-zeroconf announced"
+zc_alive "$a3" || zc_fail "--no-zeroconf server died"
+zc_kill "$a3"; zc_kill "$a4"
+echo "--no-zeroconf silent, --interface lo announced"
+
 # avahi-daemon killed and started again: both come back by themselves.
 zc_avahi_stop
 zc_avahi_start

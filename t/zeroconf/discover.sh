@@ -70,7 +70,7 @@ port=$(zc_port 4)
 PIDF=$ZC_DIR/run/mandosd.pid
 # Detached: the parent returns once the daemon is ready.
 ip netns exec "$ZC_NS" "$top_builddir/src/mandosd" --port "$port" \
-    --clients "$C/clients.json" --servicename "$ZC_SNAME" \
+    --clients "$C/clients.json" --servicename "$ZC_SNAME" $(zc_private "$port") \
     --pidfile "$PIDF" </dev/null >"$ZC_DIR/start.log" 2>&1 ||
 	zc_fail "mandosd did not start: $(cat "$ZC_DIR/start.log")"
 [ -s "$PIDF" ] || zc_fail "no pid file"

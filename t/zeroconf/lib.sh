@@ -223,5 +223,11 @@ zc_announce() {
 		echo '{"clients": {}}' >"$ZC_DIR/clients.json"
 	zc_bg "$ZC_DIR/announce-$port.log" ip netns exec "$ZC_NS" "$bin" \
 	    --debug --port "$port" --clients "$ZC_DIR/clients.json" \
-	    --servicename "$name" "$@"
+	    $(zc_private "$port") --servicename "$name" "$@"
+}
+
+# zc_private TAG: options that keep a test server's control socket and
+# state out of the system's /run/mandos and /var/lib/mandos.
+zc_private() {
+	echo "--control $ZC_DIR/ctl-$1.sock --statedir $ZC_DIR/state-$1"
 }

@@ -45,7 +45,8 @@ run() {
 	listen "$addr" "$out"
 	NOTIFY_SOCKET=$addr "$top_builddir/src/mandosd" --no-zeroconf \
 	    --address 127.0.0.1 --port "$port" --clients "$ZC_DIR/clients.json" \
-	    --pidfile '' </dev/null >"$ZC_DIR/mandosd-$2.log" 2>&1 &
+	    --pidfile '' $(zc_private "$port") </dev/null \
+	    >"$ZC_DIR/mandosd-$2.log" 2>&1 &
 	pid=$!
 	ZC_PIDS="$ZC_PIDS $pid"
 	wait_msg "$out" '^READY=1'
