@@ -1060,6 +1060,7 @@ client_state_json(const struct client_rt *rt)
 {
 	json_t		*o, *set, *cfg;
 	const struct client_attr *a;
+	char		 kid[KEYID_HEXLEN + 1];
 	size_t		 i;
 
 	set = json_object();
@@ -1090,6 +1091,8 @@ client_state_json(const struct client_rt *rt)
 		}
 	}
 	json_object_set_new(cfg, "enabled", json_boolean(rt->cfg->enabled));
+	keyid_format(rt->cfg->keyid, kid);
+	json_object_set_new(cfg, "key_id", json_string(kid));
 	o = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:I,s:o,s:o}",
 	    "enabled", rt->enabled,
 	    "created", (json_int_t)rt->created,
@@ -1122,8 +1125,18 @@ client_state_apply(struct client_rt *rt, json_t *o)
 	size_t		 i;
 	int		 same;
 
+	char		 kid[KEYID_HEXLEN + 1];
+
 	set = json_object_get(o, "settings");
 	cfg = json_object_get(o, "config");
+	/* Same name, another machine: the saved state is not its state. */
+	keyid_format(rt->cfg->keyid, kid);
+	cv = json_object_get(cfg, "key_id");
+	if (json_is_string(cv) && strcmp(json_string_value(cv), kid) != 0) {
+		log_info("state: client %s has a new key ID; its saved state "
+		    "is ignored", rt->name);
+		return;
+	}
 	/* A saved setting holds only while the file still says what it said. */
 	for (i = 0; i < NATTRS && json_is_object(set) && json_is_object(cfg);
 	    i++) {
@@ -1179,12 +1192,21 @@ client_state_apply(struct client_rt *rt, json_t *o)
 		client_go_disabled(rt);
 		return;
 	}
+	/*
+	 * Expired while the server was down: as the reference, keep it only
+	 * if its last checker succeeded (assume the checks went on).
+	 */
 	if (exp > 0 && exp <= now) {
-		client_go_disabled(rt);
-		metric_inc(M_EXPIRED);
-		log_warnx("client %s expired while the server was down; it is "
-		    "now disabled", rt->name);
-		return;
+		if (rt->last_checked_ok == 0 || rt->last_checker_status != 0) {
+			client_go_disabled(rt);
+			metric_inc(M_EXPIRED);
+			log_warnx("client %s expired while the server was down "
+			    "and its last checker %s; it is now disabled",
+			    rt->name, rt->last_checked_ok == 0 ? "never "
+			    "succeeded" : "failed");
+			return;
+		}
+		exp = now + (int64_t)rt->timeout_ms;
 	}
 	client_go_enabled(rt, exp > 0 ? exp : now + (int64_t)rt->timeout_ms);
 }

@@ -34,6 +34,7 @@ static char		*state_dir, *state_file, *state_tmp;
 static struct event	*state_ev;
 static int		 state_is_dirty;
 static uint64_t		 state_last_us;	/* how long the last save took */
+static unsigned		 state_failures;	/* in a row: back off, log once */
 
 static void	 state_timer_cb(evutil_socket_t, short, void *);
 
@@ -76,6 +77,8 @@ state_dirty(void)
 		return;
 	/* About a second; twenty times the last save if that was slow. */
 	us = state_last_us * 20 > 1000000 ? state_last_us * 20 : 1000000;
+	if (state_failures > 0)
+		us = (uint64_t)state_failures * 5 * 1000000;
 	if (us > 30 * 1000000)
 		us = 30 * 1000000;
 	tv.tv_sec = (time_t)(us / 1000000);
@@ -127,7 +130,8 @@ state_save(void)
 	}
 	fd = open(state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1) {
-		log_warn("state: %s", state_tmp);
+		if (state_failures == 0)
+			log_warn("state: %s", state_tmp);
 		free(text);
 		goto fail;
 	}
@@ -152,6 +156,10 @@ state_save(void)
 		close(dfd);
 	}
 	state_is_dirty = 0;
+	if (state_failures > 0)
+		log_info("state: saved to %s again after %u failures",
+		    state_file, state_failures);
+	state_failures = 0;
 	state_last_us = state_now_us() - t0;
 	metric_inc(M_STATE_SAVE_OK);
 	log_debug("state: saved %zu clients to %s in %llu us", i, state_file,
@@ -159,6 +167,7 @@ state_save(void)
 	return (0);
 fail:
 	metric_inc(M_STATE_SAVE_FAILED);
+	state_failures++;
 	state_last_us = state_now_us() - t0;
 	return (-1);
 }
