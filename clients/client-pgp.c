@@ -28,6 +28,22 @@
 static void	 pgp_rmtree(const char *);
 static void	 pgp_kill_agent(const char *);
 static int	 pgp_fail(char **, const char *, gpgme_error_t);
+static void	 pgp_atexit(void);
+static ssize_t	 pgp_sink_write(void *, const void *, size_t);
+
+#define PGP_MAXLIVE	4
+static struct pgp	*pgp_live[PGP_MAXLIVE];	/* homes to remove at exit */
+
+/* At exit (also after fatal()), remove the homes still in use. */
+static void
+pgp_atexit(void)
+{
+	int	 i;
+
+	for (i = 0; i < PGP_MAXLIVE; i++)
+		if (pgp_live[i] != NULL)
+			pgp_free(pgp_live[i]);
+}
 
 /* Set *errstr to "what: gpgme error" and return -1. */
 static int
@@ -42,8 +58,10 @@ pgp_fail(char **errstr, const char *what, gpgme_error_t e)
 int
 pgp_new(struct pgp *p, const char *tmpdir, char **errstr)
 {
+	static int	 registered;
 	gpgme_error_t	 e;
 	char		*t;
+	int		 i;
 
 	memset(p, 0, sizeof(*p));
 	if (tmpdir == NULL && (tmpdir = getenv("TMPDIR")) == NULL)
@@ -56,6 +74,15 @@ pgp_new(struct pgp *p, const char *tmpdir, char **errstr)
 		return (-1);
 	}
 	p->home = t;
+	for (i = 0; i < PGP_MAXLIVE; i++)
+		if (pgp_live[i] == NULL) {
+			pgp_live[i] = p;
+			break;
+		}
+	if (!registered) {
+		atexit(pgp_atexit);
+		registered = 1;
+	}
 	gpgme_check_version(NULL);
 	setlocale(LC_CTYPE, "");
 	gpgme_set_locale(NULL, LC_CTYPE, setlocale(LC_CTYPE, NULL));
@@ -135,6 +162,11 @@ pgp_rmtree(const char *dir)
 void
 pgp_free(struct pgp *p)
 {
+	int	 i;
+
+	for (i = 0; i < PGP_MAXLIVE; i++)
+		if (pgp_live[i] == p)
+			pgp_live[i] = NULL;
 	if (p->ctx != NULL)
 		gpgme_release(p->ctx);
 	p->ctx = NULL;
@@ -208,64 +240,77 @@ pgp_wipe_free(void *buf, size_t len)
 	free(buf);
 }
 
+/* Plaintext sink: our own buffer, bounded, wiped when it grows. */
+struct pgp_sink {
+	char	*buf;
+	size_t	 len, cap;
+	int	 overflow;
+};
+
+/* GPGME write callback: append to the sink or refuse past PGP_MAXPLAIN. */
+static ssize_t
+pgp_sink_write(void *arg, const void *data, size_t size)
+{
+	struct pgp_sink	*k = arg;
+	char		*nb;
+	size_t		 ncap;
+
+	if (size > PGP_MAXPLAIN - k->len) {
+		k->overflow = 1;
+		errno = EFBIG;
+		return (-1);
+	}
+	if (k->len + size > k->cap) {
+		ncap = k->cap == 0 ? 4096 : k->cap;
+		while (ncap < k->len + size)
+			ncap *= 2;
+		nb = xmalloc(ncap);
+		if (k->len > 0)
+			memcpy(nb, k->buf, k->len);
+		pgp_wipe_free(k->buf, k->cap);
+		k->buf = nb;
+		k->cap = ncap;
+	}
+	memcpy(k->buf + k->len, data, size);
+	k->len += size;
+	return ((ssize_t)size);
+}
+
 /* Decrypt in[0..len) into a new buffer; -1 with *errstr on failure. */
 int
 pgp_decrypt(struct pgp *p, const void *in, size_t len, char **out,
     size_t *outlen, char **errstr)
 {
+	static struct gpgme_data_cbs cbs = { NULL, pgp_sink_write, NULL, NULL };
+	struct pgp_sink	 sink = { NULL, 0, 0, 0 };
 	gpgme_data_t	 din = NULL, dout = NULL;
 	gpgme_error_t	 e;
-	char		*buf = NULL;
-	size_t		 cap = 0, n = 0;
-	ssize_t		 r;
 	int		 ret = -1;
 
 	*out = NULL;
 	*outlen = 0;
 	if ((e = gpgme_data_new_from_mem(&din, in, len, 0)) != 0 ||
-	    (e = gpgme_data_new(&dout)) != 0) {
+	    (e = gpgme_data_new_from_cbs(&dout, &cbs, &sink)) != 0) {
 		pgp_fail(errstr, "gpgme_data_new", e);
 		goto done;
 	}
-	if ((e = gpgme_op_decrypt(p->ctx, din, dout)) != 0) {
+	e = gpgme_op_decrypt(p->ctx, din, dout);
+	if (sink.overflow) {
+		xasprintf(errstr, "decrypted secret larger than %d bytes",
+		    PGP_MAXPLAIN);
+		goto done;
+	}
+	if (e != 0) {
 		xasprintf(errstr, "cannot decrypt the secret: %s",
 		    gpgme_strerror(e));
 		goto done;
 	}
-	if (gpgme_data_seek(dout, 0, SEEK_SET) == -1) {
-		xasprintf(errstr, "gpgme_data_seek: %s", strerror(errno));
-		goto done;
-	}
-	for (;;) {
-		if (n == cap) {
-			if (cap >= PGP_MAXPLAIN) {
-				xasprintf(errstr, "decrypted secret too large");
-				goto done;
-			}
-			cap = cap == 0 ? 4096 : cap * 2;
-			/* Grow by copying so no stale copy of the secret stays. */
-			char *nb = xmalloc(cap);
-			if (buf != NULL)
-				memcpy(nb, buf, n);
-			pgp_wipe_free(buf, n);
-			buf = nb;
-		}
-		r = gpgme_data_read(dout, buf + n, cap - n);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			xasprintf(errstr, "gpgme_data_read: %s",
-			    strerror(errno));
-			goto done;
-		}
-		n += (size_t)r;
-	}
-	*out = buf;
-	*outlen = n;
-	buf = NULL;
+	*out = sink.buf;
+	*outlen = sink.len;
+	sink.buf = NULL;
 	ret = 0;
 done:
-	pgp_wipe_free(buf, cap);
+	pgp_wipe_free(sink.buf, sink.cap);
 	if (din != NULL)
 		gpgme_data_release(din);
 	if (dout != NULL)

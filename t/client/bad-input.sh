@@ -1,6 +1,7 @@
 #!/bin/bash
 [ -n "$BASH_VERSION" ] || exec bash "$0" "$@"
-# Bad input: a truncated or corrupted blob, a blob for another key, 10 MiB,
+# Bad input: a truncated or corrupted blob, a blob for another key, one that
+# decompresses to 20 MiB, 10 MiB from the server,
 # no close_notify, a server that stalls after the handshake, missing or bad
 # keys, no server. Each: a clear error, no crash, nothing on stdout.
 . "${top_srcdir:-$(dirname "$0")/../..}/t/client/lib.sh"
@@ -16,6 +17,13 @@ cp "$TC_TMP/blob" "$TC_TMP/corrupt"
 printf '\377\377\377\377\377\377\377\377' |
     dd of="$TC_TMP/corrupt" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
 base64 -d <"$TC_TMP/b/secret.b64" >"$TC_TMP/otherkey"
+# A small blob that decompresses to 20 MiB.
+mkdir -m 0700 "$TC_TMP/gpg"
+gpg --homedir "$TC_TMP/gpg" --batch -q --import "$KD/pubkey.txt" 2>/dev/null
+head -c $((20 * 1024 * 1024)) /dev/zero | gpg --homedir "$TC_TMP/gpg" --batch \
+    -q --trust-model always --compress-algo zlib -z 9 -e -r a \
+    >"$TC_TMP/bomb" 2>/dev/null || tc_fail "cannot make the bomb"
+gpgconf --homedir "$TC_TMP/gpg" --kill gpg-agent 2>/dev/null
 
 # evil MODE [FILE]: start an evil server; its port in EPORT.
 evil() {
@@ -37,9 +45,11 @@ expect() {
 	tc_log "$what: $(grep -m1 -- "$pat" "$TC_TMP/err")"
 }
 
-for m in truncated corrupt otherkey; do
+for m in truncated corrupt otherkey bomb; do
 	evil file "$TC_TMP/$m"
-	GIVE_UP=3 tc_client "[::1]:$EPORT"; expect $? "$m blob" "cannot decrypt"
+	pat="cannot decrypt"
+	[ $m = bomb ] && pat="larger than 1048576 bytes"
+	GIVE_UP=3 tc_client "[::1]:$EPORT"; expect $? "$m blob" "$pat"
 	evil_stop
 done
 evil big
