@@ -1,7 +1,8 @@
 #!/bin/bash
 [ -n "$BASH_VERSION" ] || exec bash "$0" "$@"
 # Our mandos-client, with keys from the reference mandos-keygen, gets its
-# secret from mandosd (the "[v6]:port" and "v6:port" forms of --connect).
+# secret from mandosd (the "[v6]:port", "v6:port" and "v4:port" forms of
+# --connect).
 . "${top_srcdir:-$(dirname "$0")/../..}/t/client/lib.sh"
 tc_init "$CLIENT" "$REF_KEYGEN"
 tc_refkeys "$TC_TMP/a" a || tc_fail "reference keygen"
@@ -11,5 +12,8 @@ KD=$TC_TMP/a/keys
 tc_client "[::1]:$MPORT" || { cat "$TC_TMP/err" >&2; tc_fail "client status $?"; }
 tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
 tc_client "::1:$MPORT" || { cat "$TC_TMP/err" >&2; tc_fail "client (v6:port) status $?"; }
+tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
+MADDR=127.0.0.1 tc_mandosd "$TC_TMP/clients.json"
+tc_client "127.0.0.1:$MPORT" || { cat "$TC_TMP/err" >&2; tc_fail "client (v4:port) status $?"; }
 tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
 exit 0

@@ -108,11 +108,12 @@ tc_json() {
 	printf '}}\n'
 }
 
-# Start mandosd on ::1 with clients file $1; sets MPORT and MPID.
+# Start mandosd on ::1 (or $MADDR) with clients file $1; sets MPORT, MPID.
 tc_mandosd() {
 	[ -x "$MANDOSD" ] || tc_skip "no $MANDOSD"
-	local log=$TC_TMP/mandosd.$RANDOM.log
-	"$MANDOSD" --foreground --clients "$1" --address ::1 --port 0 \
+	local log=$TC_TMP/mandosd.$RANDOM.log a=(--address "${MADDR:-::1}")
+	[[ ${MADDR:-::1} == *:* ]] || a+=(--no-ipv6)
+	"$MANDOSD" --foreground --clients "$1" "${a[@]}" --port 0 \
 	    </dev/null >"$log" 2>&1 &
 	MPID=$!
 	TC_PIDS+=("$MPID")
