@@ -515,29 +515,63 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "d:t:l:s:L:n:e:c:x:T:fpF:ShvV",
 	    opts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': kg.dir = optarg; break;
-		case 't': kg.type = optarg; break;
-		case 'l': kg.length = kg_bits("length", optarg); break;
-		case 's': kg.subtype = optarg; break;
-		case 'L': kg.sublength = kg_bits("sublength", optarg); break;
-		case 'n': kg.name = optarg; break;
-		case 'e': kg.email = *optarg ? optarg : NULL; break;
-		case 'c': kg.comment = *optarg ? optarg : NULL; break;
-		case 'x': kg.expire = optarg; break;
-		case 'T': kg.tls_keytype = optarg; break;
-		case 'f': kg.force = 1; break;
-		case 'p': kg.password = 1; break;
-		case 'F': kg.passfile = optarg; kg.password = 1; break;
-		case 'S': break;
-		case 1: kg.conf = 1; break;
-		case 2: kg.host = optarg; break;
-		case 'h': kg_usage(0);
+		case 'd':
+			kg.dir = optarg;
+			break;
+		case 't':
+			kg.type = optarg;
+			break;
+		case 'l':
+			kg.length = kg_bits("length", optarg);
+			break;
+		case 's':
+			kg.subtype = optarg;
+			break;
+		case 'L':
+			kg.sublength = kg_bits("sublength", optarg);
+			break;
+		case 'n':
+			kg.name = optarg;
+			break;
+		case 'e':
+			kg.email = *optarg ? optarg : NULL;
+			break;
+		case 'c':
+			kg.comment = *optarg ? optarg : NULL;
+			break;
+		case 'x':
+			kg.expire = optarg;
+			break;
+		case 'T':
+			kg.tls_keytype = optarg;
+			break;
+		case 'f':
+			kg.force = 1;
+			break;
+		case 'p':
+			kg.password = 1;
+			break;
+		case 'F':
+			kg.passfile = optarg;
+			kg.password = 1;
+			break;
+		case 'S':
+			break;
+		case 1:
+			kg.conf = 1;
+			break;
+		case 2:
+			kg.host = optarg;
+			break;
+		case 'h':
+			kg_usage(0);
 		case 'v':
 		case 'V':
 			printf("mandos-keygen (%s) %s\n", PACKAGE_NAME,
 			    PACKAGE_VERSION);
 			return (0);
-		default: kg_usage(1);
+		default:
+			kg_usage(1);
 		}
 	}
 	if (optind != argc)
