@@ -285,6 +285,7 @@ conn_decide(struct conn *c)
 {
 	const struct client	*cl;
 	struct client_rt	*rt;
+	enum client_gate	 g;
 	uint64_t		 delay = 0;
 
 	cl = keytab_lookup(conn_table(), c->keyid);
@@ -300,7 +301,8 @@ conn_decide(struct conn *c)
 		conn_set_state(c, CS_BYE);
 		return;
 	}
-	conn_gate(c, rt, client_gate(rt, &delay), delay);
+	g = client_gate(rt, &delay);	/* sets delay: call it first */
+	conn_gate(c, rt, g, delay);
 }
 
 /* Waiting for approval: the delay ran out, or the peer stirred. */
