@@ -238,6 +238,7 @@ daemon_drop_privileges(uid_t uid, gid_t gid, char **errstr)
 		return (0);
 	}
 	if (uid == 0) {
+		errno = EINVAL;
 		*errstr = "refusing to run as root";
 		return (-1);
 	}
