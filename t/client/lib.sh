@@ -79,12 +79,15 @@ tc_refkeys() {
 	[ -s "$d/secret.b64" ] && [ -s "$d/key_id" ]
 }
 
-# Key set from our mandos-keygen in $1; same files as tc_refkeys.
+# Key set from our mandos-keygen in $1 (options: $KEYGEN_ARGS); same files
+# as tc_refkeys.
 tc_ourkeys() {
 	local d=$1 name=${2:-client}
 	mkdir -p "$d/keys" && chmod 0700 "$d/keys"
+	# shellcheck disable=SC2086
 	TMPDIR=$TC_TMP "$KEYGEN" --dir "$d/keys" --name "$name" --force \
-	    --length 2048 --sublength 2048 >"$d/key_id" 2>"$d/keygen.log" ||
+	    ${KEYGEN_ARGS:---length 2048 --sublength 2048} >"$d/key_id" \
+	    2>"$d/keygen.log" ||
 	    { cat "$d/keygen.log" >&2; return 1; }
 	printf '%s' "${SECRET:-secret-$RANDOM$RANDOM-$name}" >"$d/secret.txt"
 	TMPDIR=$TC_TMP "$KEYGEN" --dir "$d/keys" --name "$name" --conf \
