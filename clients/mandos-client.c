@@ -393,7 +393,7 @@ cl_attempt(struct cl_server *s, char **plain, size_t *plainlen, char **errstr)
 			}
 			continue;
 		}
-		if (gnutls_error_is_fatal(ret)) {
+		if (gnutls_error_is_fatal(ret) || cl_now() >= deadline) {
 			xasprintf(errstr, "TLS handshake: %s",
 			    gnutls_strerror(ret));
 			goto done;
