@@ -3,7 +3,9 @@
 # real Debian mandos-client, without --connect, finds it by Zeroconf and
 # prints its secret.  The server runs as _mandos (from /proc), keeps
 # serving, reloads a root-only 0600 table on SIGHUP (the new secret is
-# served), and its pid file is gone after SIGTERM.
+# served), and its pid file is gone after SIGTERM.  ZC_MODE=veth (see
+# discover-veth.sh) runs the client in a second namespace across a veth
+# pair, over IPv4 and IPv6 link-local.
 . "${top_srcdir:-.}/t/zeroconf/lib.sh"
 
 MC=${REF_CLIENT:-/usr/lib/x86_64-linux-gnu/mandos/plugins.d/mandos-client}
@@ -45,10 +47,12 @@ table() {
 
 # discover EXPECTED: run mandos-client in the namespace until it prints.
 discover() {
-	local dh="" pid
+	local dh="" ns=$ZC_NS ifarg=--interface=lo
 	[ -s "$K/dhparams.pem" ] && dh=--dh-params=$K/dhparams.pem
+	# Its own mDNS stack joins every interface it sees, lo only if named.
+	[ "$ZC_IFACE" = lo ] || { ns=$ZC_PEER; ifarg=; }
 	: >"$ZC_DIR/mc.out"
-	ip netns exec "$ZC_NS" timeout 25 "$MC" --interface=lo \
+	ip netns exec "$ns" timeout 25 "$MC" $ifarg \
 	    --network-hook-dir="$ZC_DIR/hooks" --pubkey="$K/pubkey.txt" \
 	    --seckey="$K/seckey.txt" --tls-pubkey="$K/tls-pubkey.pem" \
 	    --tls-privkey="$K/tls-privkey.pem" $dh --retry=1 --debug \

@@ -9,6 +9,8 @@
 #
 # Exit codes: 0 pass, 1 fail, 77 skip.
 
+# The harness may run us with a POSIX sh: these tests are bash.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 : "${top_builddir:=.}" "${top_srcdir:=.}"
 ZC_NAME=${0##*/}
@@ -51,6 +53,7 @@ zc_cleanup() {
 	local p
 	for p in $ZC_PIDS; do zc_kill "$p"; done
 	[ -n "$ZC_NS" ] && ip netns del "$ZC_NS" 2>/dev/null
+	[ -n "${ZC_PEER:-}" ] && ip netns del "$ZC_PEER" 2>/dev/null
 	[ -n "$ZC_DIR" ] && [ "${ZC_KEEP:-0}" != 1 ] && rm -rf "$ZC_DIR"
 }
 
@@ -70,6 +73,22 @@ zc_setup() {
 	ZC_NS="mzc-$$"
 	ip netns add "$ZC_NS" 2>/dev/null || zc_skip "cannot create netns"
 	ip -n "$ZC_NS" link set lo up || zc_fail "lo up"
+	ZC_IFACE=lo ZC_IPV6=no
+	if [ "${ZC_MODE:-lo}" = veth ]; then
+		# A second namespace across a veth pair: the "other host",
+		# reached over IPv4 and IPv6 link-local.
+		ZC_PEER="$ZC_NS-peer" ZC_IFACE=mdns0 ZC_IPV6=yes
+		ip netns add "$ZC_PEER" || zc_fail "peer netns"
+		ip -n "$ZC_PEER" link set lo up
+		ip link add mdns0 netns "$ZC_NS" type veth peer name mdns1 \
+		    netns "$ZC_PEER" || zc_skip "no veth"
+		ip netns exec "$ZC_NS" sysctl -qw net.ipv6.conf.mdns0.accept_dad=0
+		ip netns exec "$ZC_PEER" sysctl -qw net.ipv6.conf.mdns1.accept_dad=0
+		ip -n "$ZC_NS" addr add 10.253.0.1/24 dev mdns0
+		ip -n "$ZC_PEER" addr add 10.253.0.2/24 dev mdns1
+		ip -n "$ZC_NS" link set mdns0 up
+		ip -n "$ZC_PEER" link set mdns1 up
+	fi
 	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$ZC_DIR/bus.sock"
 	cat >"$ZC_DIR/dbus.conf" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -97,9 +116,9 @@ EOF
 	cat >"$ZC_DIR/avahi.conf" <<EOF
 [server]
 host-name=mzc-host
-allow-interfaces=lo
+allow-interfaces=$ZC_IFACE
 use-ipv4=yes
-use-ipv6=no
+use-ipv6=$ZC_IPV6
 enable-dbus=yes
 ratelimit-interval-usec=1000000
 ratelimit-burst=1000
@@ -174,14 +193,23 @@ zc_escape() {
 	printf '%s' "$1" | sed -e 's/ /\\032/g' -e 's/#/\\035/g'
 }
 
-# zc_wait_resolved NAME PORT [SECONDS]: until NAME resolves to 127.0.0.1:PORT.
+# zc_wait_resolved NAME PORT [SECONDS]: until NAME resolves to our address
+# and PORT: 127.0.0.1 on lo, or in veth mode 10.253.0.1 and an IPv6
+# link-local address on mdns0.
 zc_wait_resolved() {
-	local n pat i
+	local n pat pat6="" i
 	n=$(zc_escape "$1" | sed 's/\\/\\\\/g')
-	pat="^=;lo;IPv4;$n;_mandos\\._tcp;local;[^;]*;127\\.0\\.0\\.1;$2;"
+	if [ "$ZC_IFACE" = lo ]; then
+		pat="^=;lo;IPv4;$n;_mandos\\._tcp;local;[^;]*;127\\.0\\.0\\.1;$2;"
+	else
+		pat="^=;$ZC_IFACE;IPv4;$n;_mandos\\._tcp;local;[^;]*;10\\.253\\.0\\.1;$2;"
+		pat6="^=;$ZC_IFACE;IPv6;$n;_mandos\\._tcp;local;[^;]*;fe80::[0-9a-f:]+;$2;"
+	fi
 	for i in $(seq $((${3:-15} * 2))); do
 		ZC_SEEN=$(zc_browse)
-		grep -qE "$pat" <<<"$ZC_SEEN" && return 0
+		grep -qE "$pat" <<<"$ZC_SEEN" &&
+		    { [ -z "$pat6" ] || grep -qE "$pat6" <<<"$ZC_SEEN"; } &&
+		    return 0
 		sleep 0.5
 	done
 	return 1
