@@ -308,9 +308,14 @@ client_arm_expiry(struct client_rt *rt)
 	evtimer_add(rt->ev_expire, &tv);
 }
 
-/* Enabled with a given expiry: timers and the checker schedule. */
+/*
+ * Enabled with a given expiry: timers and the checker schedule. As in the
+ * reference, the first run comes at a random point in [0, interval] at
+ * start-up (spreading thousands of clients out) and one interval after a
+ * manual enable.
+ */
 static void
-client_go_enabled(struct client_rt *rt, int64_t expires)
+client_go_enabled(struct client_rt *rt, int64_t expires, int randomize)
 {
 	if (!rt->enabled) {
 		rt->enabled = 1;
@@ -319,9 +324,8 @@ client_go_enabled(struct client_rt *rt, int64_t expires)
 	}
 	rt->expires = expires;
 	client_arm_expiry(rt);
-	/* The first run at a random point in [0, interval]. */
-	client_schedule_check(rt, rt->interval_ms > 0 ? (uint64_t)random() %
-	    (rt->interval_ms + 1) : 0);
+	client_schedule_check(rt, !randomize ? rt->interval_ms :
+	    rt->interval_ms > 0 ? (uint64_t)random() % (rt->interval_ms + 1) : 0);
 }
 
 void
@@ -332,7 +336,7 @@ client_enable(struct client_rt *rt, const char *why)
 	if (rt->enabled)
 		return;
 	rt->last_enabled = now;
-	client_go_enabled(rt, now + (int64_t)rt->timeout_ms);
+	client_go_enabled(rt, now + (int64_t)rt->timeout_ms, 0);
 	log_info("client %s enabled by %s", rt->name, why);
 	client_event(rt, "enabled", json_pack("{s:s}", "by", why));
 	state_dirty();
@@ -402,6 +406,8 @@ void
 client_checked_ok(struct client_rt *rt)
 {
 	rt->last_checked_ok = client_now_ms();
+	rt->last_checker_status = 0;	/* as the reference's checked_ok() */
+	rt->last_checker_signal = 0;
 	client_bump(rt, rt->timeout_ms);
 	state_dirty();
 }
@@ -785,13 +791,15 @@ client_set_timeout(struct client_rt *rt, uint64_t ms)
 		client_arm_expiry(rt);
 }
 
-/* Interval: the next run comes one new interval from now. */
+/* Interval: run one now and then every new interval (the reference does). */
 static void
 client_set_interval(struct client_rt *rt, uint64_t ms)
 {
 	rt->interval_ms = ms;
-	if (rt->enabled)
-		client_schedule_check(rt, ms);
+	if (!rt->enabled || rt->cfg == NULL)
+		return;
+	client_schedule_check(rt, ms);
+	client_start_checker(rt);
 }
 
 int
@@ -924,7 +932,7 @@ client_new(const struct client *cfg)
 	client_n++;
 	if (cfg->enabled) {
 		rt->last_enabled = rt->created;
-		client_go_enabled(rt, rt->created + (int64_t)rt->timeout_ms);
+		client_go_enabled(rt, rt->created + (int64_t)rt->timeout_ms, 1);
 	}
 	return (rt);
 }
@@ -1208,5 +1216,5 @@ client_state_apply(struct client_rt *rt, json_t *o)
 		}
 		exp = now + (int64_t)rt->timeout_ms;
 	}
-	client_go_enabled(rt, exp > 0 ? exp : now + (int64_t)rt->timeout_ms);
+	client_go_enabled(rt, exp > 0 ? exp : now + (int64_t)rt->timeout_ms, 1);
 }
