@@ -213,6 +213,8 @@ checker_spawn(struct checker_job *j)
 	posix_spawnattr_setsigdefault(&attr, &dfl);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	/* Output is noise (fping -q prints nothing); errors go to our stderr. */
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addchdir_np(&fa, "/");
 	argv[0] = "sh";
 	argv[1] = "-c";
