@@ -503,6 +503,9 @@ storm_step(struct storm_conn *c)
 				goto wait;
 			if (!gnutls_error_is_fatal((int)r))
 				break;
+			if (!storm.conf->quiet && log_verbose())
+				log_debug("client %u receive: %s", c->idx,
+				    gnutls_strerror((int)r));
 			storm_done(c, r == GNUTLS_E_PREMATURE_TERMINATION ?
 			    SR_NO_CLOSE_NOTIFY : SR_TLS);
 			return;
