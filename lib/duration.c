@@ -66,6 +66,7 @@ duration_parse_rfc3339(const char *s, uint64_t *ms, const char **errstr)
 {
 	uint64_t	 acc = 0, n, frac;
 	int		 in_time = 0, any = 0, has_frac, last_rank = -1, rank;
+	int		 weeks = 0;
 	uint64_t	 unit;
 
 	s++;				/* 'P' */
@@ -104,14 +105,20 @@ duration_parse_rfc3339(const char *s, uint64_t *ms, const char **errstr)
 		default:
 			goto bad;
 		}
+		if (weeks || (rank == 0 && any)) {
+			/* RFC 3339's dur-week stands alone: "P1W", never "P1W1D". */
+			*errstr = "weeks cannot be combined with other units";
+			return (-1);
+		}
+		weeks = rank == 0;
 		if (rank <= last_rank || (has_frac && unit != MS_S))
 			goto bad;
 		last_rank = rank;
-		if (duration_add(&acc, n, unit) == -1) {
+		if (duration_add(&acc, n, unit) == -1 ||
+		    (acc += frac) > MS_MAX) {
 			*errstr = "too long";
 			return (-1);
 		}
-		acc += frac;
 		any = 1;
 		s++;
 	}
@@ -157,11 +164,14 @@ duration_parse_tokens(const char *s, uint64_t *ms, const char **errstr)
 			*errstr = "unexpected text after unit";
 			return (-1);
 		}
-		if ((has_frac && unit != MS_S) || duration_add(&acc, n, unit) == -1) {
-			*errstr = has_frac ? "fractions only for seconds" : "too long";
+		if (has_frac && unit != MS_S) {
+			*errstr = "fractions only for seconds";
 			return (-1);
 		}
-		acc += frac;
+		if (duration_add(&acc, n, unit) == -1 || (acc += frac) > MS_MAX) {
+			*errstr = "too long";
+			return (-1);
+		}
 		any = 1;
 	}
 	if (!any) {
@@ -199,7 +209,8 @@ duration_format(uint64_t ms, char *buf, size_t len)
 		n += snprintf(buf + n, len - n, "T");
 	if (h && (size_t)n < len)
 		n += snprintf(buf + n, len - n, "%lluH", (unsigned long long)h);
-	if (m && (size_t)n < len)
+	/* The grammar allows no gap: hours and seconds need the minutes between. */
+	if ((m || (h && (s || frac))) && (size_t)n < len)
 		n += snprintf(buf + n, len - n, "%lluM", (unsigned long long)m);
 	if ((size_t)n < len && (s || frac || (!d && !h && !m))) {
 		if (frac)

@@ -91,7 +91,7 @@ keytab_count(const struct keytab *kt)
 const struct client *
 keytab_client(const struct keytab *kt, size_t i)
 {
-	return (i < kt->nclients ? &kt->clients[i] : NULL);
+	return (kt != NULL && i < kt->nclients ? &kt->clients[i] : NULL);
 }
 
 /* Free one client's strings and wipe its secret. */
@@ -178,11 +178,12 @@ keytab_secfile(const char *dir, const char *path, uint8_t **out, size_t *outlen,
 		free(full);
 		return (-1);
 	}
-	if (fstat(fileno(f), &st) == -1 || st.st_size > KEYTAB_MAX_SECRET ||
-	    st.st_size == 0) {
+	if (fstat(fileno(f), &st) == -1)
+		st.st_size = -1;
+	if (st.st_size > KEYTAB_MAX_SECRET || st.st_size <= 0) {
 		keytab_err(errstr, "%s: client \"%s\": secfile %s: %s", file,
-		    name, full != NULL ? full : path,
-		    st.st_size == 0 ? "empty" : "larger than 1 MiB");
+		    name, full != NULL ? full : path, st.st_size == 0 ? "empty" :
+		    st.st_size > 0 ? "larger than 1 MiB" : strerror(errno));
 		fclose(f);
 		free(full);
 		return (-1);
@@ -286,17 +287,34 @@ keytab_check_keys(json_t *obj, int is_client, const char *file,
 	return (0);
 }
 
+static int	 keytab_client_fill(struct client *, const struct client *,
+		    const char *, const char *, json_t *, const char *,
+		    const char *, char **);
+
 /* Build one client from its object, starting from the defaults. */
 static int
 keytab_client_load(struct client *c, const struct client *defaults,
     const char *name, json_t *obj, const char *file, const char *dir,
     char **errstr)
 {
-	char		 where[300];
+	char		*where;
+	int		 ret;
+
+	xasprintf(&where, "client \"%s\"", name);
+	ret = keytab_client_fill(c, defaults, name, where, obj, file, dir, errstr);
+	free(where);
+	return (ret);
+}
+
+/* The body of keytab_client_load; where names the client in messages. */
+static int
+keytab_client_fill(struct client *c, const struct client *defaults,
+    const char *name, const char *where, json_t *obj, const char *file,
+    const char *dir, char **errstr)
+{
 	json_t		*kid, *secret, *secfile;
 	const char	*why;
 
-	snprintf(where, sizeof(where), "client \"%s\"", name);
 	*c = *defaults;
 	c->name = xstrdup(name);
 	c->host = defaults->host ? xstrdup(defaults->host) : NULL;
@@ -307,9 +325,12 @@ keytab_client_load(struct client *c, const struct client *defaults,
 	if (keytab_check_keys(obj, 1, file, where, errstr) == -1 ||
 	    keytab_settings(obj, c, file, where, errstr) == -1)
 		return (-1);
-	if ((kid = json_object_get(obj, "key_id")) == NULL || !json_is_string(kid))
+	if ((kid = json_object_get(obj, "key_id")) == NULL)
 		return (keytab_err(errstr, "%s: %s: key_id: missing (64 hex "
 		    "digits)", file, where));
+	if (!json_is_string(kid))
+		return (keytab_err(errstr, "%s: %s: key_id: must be a string of "
+		    "64 hex digits", file, where));
 	if (keyid_parse(json_string_value(kid), c->keyid, &why) == -1)
 		return (keytab_err(errstr, "%s: %s: key_id: %s", file, where, why));
 	if (keyid_is_empty_key(c->keyid))

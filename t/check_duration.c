@@ -64,6 +64,11 @@ static const struct {
 	{ "m", "number" },
 	{ "P1Y", "years" },
 	{ "P1M", "months" },
+	{ "P1W1D", "weeks" },
+	{ "P1WT1H", "weeks" },
+	{ "P1DT1H1W", NULL },
+	{ "P36600DT0.5S", "too long" },
+	{ "36600d 0.999s", "too long" },
 	{ "P1Y2M", "years" },
 	{ "PT1H1H", NULL },		/* repeated unit */
 	{ "PT1M1H", NULL },		/* wrong order */
@@ -144,7 +149,7 @@ static const struct {
 	{ H + 2 * M + 3 * S, "PT1H2M3S" },
 	{ D + 1, "P1DT0.001S" },
 	{ D + M, "P1DT1M" },
-	{ 2 * H + 30 * S, "PT2H30S" },
+	{ 2 * H + 30 * S, "PT2H0M30S" },
 	{ MAXMS, "P36600D" },
 };
 
