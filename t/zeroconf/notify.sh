@@ -73,4 +73,28 @@ run() {
 
 run "$ZC_DIR/notify.sock" 5
 run "@mzc-notify-$$" 6
+
+# Detached (no NOTIFY_SOCKET): a failure after the fork still reaches the
+# caller's exit status, and a good start returns only once serving.
+long=$(printf 'x%.0s' $(seq 80))	# longer than a DNS label
+port=$(zc_port 7)
+"$top_builddir/src/mandosd" --servicename "$long" --address 127.0.0.1 \
+    --port "$port" --clients "$ZC_DIR/clients.json" --pidfile '' \
+    $(zc_private 7) </dev/null >"$ZC_DIR/bad.log" 2>&1 &&
+	zc_fail "detached start with a bad service name exited 0"
+# The pid file's directory is the user's, as /run/mandos is.
+install -d -m 0755 -o "$(id -u _mandos 2>/dev/null || echo nobody)" "$ZC_DIR/run"
+"$top_builddir/src/mandosd" --no-zeroconf --address 127.0.0.1 \
+    --port "$port" --clients "$ZC_DIR/clients.json" \
+    --pidfile "$ZC_DIR/run/d.pid" $(zc_private 7) </dev/null \
+    >"$ZC_DIR/good.log" 2>&1 || zc_fail "detached start failed"
+pid=$(cat "$ZC_DIR/run/d.pid")
+ZC_PIDS="$ZC_PIDS $pid"
+[ "$(cat /proc/"$pid"/comm)" = mandosd ] || zc_fail "pid file is not mandosd"
+[ "$(ps -o sid= -p "$pid" | tr -d ' ')" = "$pid" ] || zc_fail "no new session"
+exec 3<>/dev/tcp/127.0.0.1/"$port" || zc_fail "detached server not listening"
+exec 3<&-
+zc_kill "$pid"
+[ -e "$ZC_DIR/run/d.pid" ] && zc_fail "pid file left behind"
+echo "detached: failure reported, success only once listening"
 zc_pass
