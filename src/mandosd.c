@@ -411,7 +411,9 @@ mandosd_main(int argc, char **argv)
 	int			 n, af;
 
 	parent_parse(argc, argv, cfg);
-	log_init("mandosd", cfg->foreground || cfg->check_config, cfg->debug);
+	/* Start-up errors reach the terminal of a server about to detach. */
+	log_init("mandosd", cfg->foreground || cfg->check_config ||
+	    !daemon_under_systemd(), cfg->debug);
 
 	if (cfg->clients_path != NULL)
 		parent_table_path = xstrdup(cfg->clients_path);
@@ -495,6 +497,8 @@ mandosd_main(int argc, char **argv)
 			fatalx("zeroconf: %s", err);
 	}
 	daemon_ready();
+	if (!cfg->foreground && !daemon_under_systemd())
+		log_init("mandosd", 0, cfg->debug);	/* detached: syslog */
 
 	event_base_dispatch(parent_base);
 
