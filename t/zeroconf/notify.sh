@@ -82,6 +82,8 @@ port=$(zc_port 7)
     --port "$port" --clients "$ZC_DIR/clients.json" --pidfile '' \
     $(zc_private 7) </dev/null >"$ZC_DIR/bad.log" 2>&1 &&
 	zc_fail "detached start with a bad service name exited 0"
+grep -q "invalid service name" "$ZC_DIR/bad.log" ||
+	zc_fail "start-up error not on the terminal"
 # The pid file's directory is the user's, as /run/mandos is.
 install -d -m 0755 -o "$(id -u _mandos 2>/dev/null || echo nobody)" "$ZC_DIR/run"
 "$top_builddir/src/mandosd" --no-zeroconf --address 127.0.0.1 \
