@@ -6,9 +6,13 @@
 SEED=checker
 mkdir -p "$T/out" && chmod 0777 "$T/out"
 
-# children PID: the live children of PID; zombies PID: its zombie children.
+# Checkers are children of mandosd's spawner helper (its one child), or of
+# mandosd itself when it runs them in-process.
+# children PID: the children of PID; zombies PID: its zombie children.
 children() { awk -v p="$1" '$4 == p' /proc/[0-9]*/stat 2>/dev/null | wc -l; }
 zombies() { awk -v p="$1" '$4 == p && $3 == "Z"' /proc/[0-9]*/stat 2>/dev/null | wc -l; }
+# parent_of_checkers: the helper's PID, or mandosd's.
+parent_of_checkers() { pgrep -P "$MPID" -x mandosd || echo "$MPID"; }
 
 host="a b'c;\$(id)"
 make_table 2 "$SEED" '{"timeout": "PT1S", "interval": "PT1H"}' \
@@ -28,7 +32,9 @@ r=$(req '{"v":1,"cmd":"show","clients":["storm-1"]}')
 [ "$(jget "$r" 'r["result"]["storm-1"]["CheckerRunning"]')" = True ] || fail "not running: $r"
 wait_for 2 pgrep -f "^sleep 31.7" >/dev/null || fail "no sleep child"
 wait_for 4 sh -c '! pgrep -f "^sleep 31.7" >/dev/null' || fail "checker (and its child) not killed at timeout"
-wait_for 2 sh -c "[ \"\$(awk -v p=$MPID '\$4 == p && \$3 == \"Z\"' /proc/[0-9]*/stat 2>/dev/null | wc -l)\" = 0 ]" || fail "zombie left"
+H=$(parent_of_checkers)
+wait_for 2 sh -c "[ \"\$(awk -v p=$H '\$4 == p && \$3 == \"Z\"' /proc/[0-9]*/stat 2>/dev/null | wc -l)\" = 0 ]" || fail "zombie left"
+[ "$(zombies "$MPID")" = 0 ] || fail "zombie child of mandosd"
 r=$(req '{"v":1,"cmd":"show","clients":["storm-1"]}')
 [ "$(jget "$r" 'r["result"]["storm-1"]["LastCheckerStatus"]')" = -1 ] || fail "killed checker status: $r"
 [ "$(counter checker_killed)" -ge 1 ] || fail "kill not counted"
@@ -39,9 +45,10 @@ stop
 # The cap: 40 clients each wanting a 0.3 s checker every 0.2 s, at most 3 at once.
 make_table 40 "$SEED" '{"timeout": "PT1H", "interval": "PT0.2S", "checker": "sleep 0.3"}'
 start --max-checkers 3
+H=$(parent_of_checkers)
 max=0 queued=0
 for _ in $(seq 40); do
-	n=$(children "$MPID")
+	n=$(children "$H")
 	[ "$n" -gt "$max" ] && max=$n
 	q=$(counter checkers_queued)
 	[ "$q" -gt "$queued" ] && queued=$q
@@ -52,9 +59,14 @@ done
 [ "$queued" -ge 1 ] || fail "nothing was ever queued"
 [ "$(counter checkers_max)" = 3 ] || fail "checkers_max"
 [ "$(zombies "$MPID")" = 0 ] || fail "zombies under load"
+sleep 0.3; z1=$(awk -v p="$H" '$4 == p && $3 == "Z" {print $1}' /proc/[0-9]*/stat 2>/dev/null | sort)
+sleep 0.3; z2=$(awk -v p="$H" '$4 == p && $3 == "Z" {print $1}' /proc/[0-9]*/stat 2>/dev/null | sort)
+[ -z "$(comm -12 <(echo "$z1") <(echo "$z2") | grep .)" ] || fail "zombies stay under load"
 ok "at most 3 checkers at once (saw $max running, up to $queued queued), no zombie"
 ctl -d -a || fail "disable all"
-wait_for 3 sh -c "[ \"\$(awk -v p=$MPID '\$4 == p' /proc/[0-9]*/stat 2>/dev/null | wc -l)\" = 0 ]" || fail "children left after disabling all"
+wait_for 3 sh -c "[ \"\$(awk -v p=$H '\$4 == p' /proc/[0-9]*/stat 2>/dev/null | wc -l)\" = 0 ]" || fail "children left after disabling all"
 ok "disabling stops and reaps every checker"
 stop
+kill -0 "$H" 2>/dev/null && [ "$H" != "$MPID" ] && fail "the checker helper outlived mandosd"
+ok "the helper goes with mandosd"
 echo PASS
