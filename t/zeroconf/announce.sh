@@ -30,6 +30,27 @@ zc_alive "$a3" || zc_fail "--no-zeroconf server died"
 zc_kill "$a3"; zc_kill "$a4"
 echo "--no-zeroconf silent, --interface lo announced"
 
+# Socket activation: the port announced is the inherited socket's.
+if command -v systemd-socket-activate >/dev/null 2>&1; then
+	p5=$(zc_port 5)
+	zc_bg "$ZC_DIR/announce-$p5.log" ip netns exec "$ZC_NS" \
+	    systemd-socket-activate -l "$p5" -E DBUS_SYSTEM_BUS_ADDRESS \
+	    "$top_builddir/src/mandosd" \
+	    --debug --clients "$ZC_DIR/clients.json" $(zc_private "$p5") \
+	    --servicename Activated
+	a5=$ZC_LAST
+	# It starts the server on the first connection, as systemd may.
+	for _ in $(seq 50); do
+		grep -q "Listening on" "$ZC_DIR/announce-$p5.log" && break
+		sleep 0.1
+	done
+	ip netns exec "$ZC_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/$p5" ||
+		zc_fail "cannot connect to the activation socket"
+	zc_wait_resolved Activated "$p5" || zc_fail "LISTEN_FDS port: $ZC_SEEN"
+	zc_kill "$a5"
+	echo "socket-activated server announced on the inherited port"
+fi
+
 # avahi-daemon killed and started again: both come back by themselves.
 zc_avahi_stop
 zc_avahi_start
