@@ -8,9 +8,9 @@ p=$(zc_port 3)
 zc_announce Mandos "$p"; a=$ZC_LAST
 sleep 2
 zc_alive "$a" || zc_fail "announcer died without a bus"
-# Not a busy loop: well under a tenth of a CPU second in 2 s.
+# Not a busy loop: a spinning one would burn ~2 CPU seconds in 2 s.
 ticks=$(awk '{print $14 + $15}' /proc/"$a"/stat)
-[ "$ticks" -lt 10 ] || zc_fail "busy while waiting: $ticks ticks"
+[ "$ticks" -lt 25 ] || zc_fail "busy while waiting: $ticks ticks"
 zc_bus_start
 sleep 1
 zc_avahi_start
