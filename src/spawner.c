@@ -55,8 +55,13 @@ static pid_t	 spawner_pid = -1;
 static void
 spawner_send(int fd, char type, uint32_t id, int32_t a, int32_t b)
 {
-	struct spawner_hdr	 h = { type, id, a, b };
+	struct spawner_hdr	 h;
 
+	memset(&h, 0, sizeof(h));	/* no uninitialised padding on the wire */
+	h.type = type;
+	h.id = id;
+	h.a = a;
+	h.b = b;
 	while (send(fd, &h, sizeof(h), 0) == -1 && errno == EINTR)
 		;
 }
@@ -253,11 +258,14 @@ spawner_available(void)
 int
 spawner_spawn(uint32_t id, const char *cmd)
 {
-	struct spawner_hdr	 h = { 'S', id, 0, 0 };
+	struct spawner_hdr	 h;
 	struct iovec		 iov[2];
 	struct msghdr		 msg;
 	size_t			 len = strlen(cmd);
 
+	memset(&h, 0, sizeof(h));
+	h.type = 'S';
+	h.id = id;
 	if (spawner_sock == -1 || len > SPAWNER_MAXMSG - sizeof(h))
 		return (-1);
 	iov[0].iov_base = &h;
@@ -273,8 +281,11 @@ spawner_spawn(uint32_t id, const char *cmd)
 void
 spawner_kill(uint32_t id)
 {
-	struct spawner_hdr	 h = { 'K', id, 0, 0 };
+	struct spawner_hdr	 h;
 
+	memset(&h, 0, sizeof(h));
+	h.type = 'K';
+	h.id = id;
 	if (spawner_sock != -1)
 		send(spawner_sock, &h, sizeof(h), MSG_DONTWAIT);
 }
