@@ -105,6 +105,7 @@ HZ=$(getconf CLK_TCK)
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 "$STORM" --make-table $CLIENTS >"$work/clients.json" || die "make-table failed"
+echo "load average at start: $(cat /proc/loadavg)" >&2
 
 # --- mandosd, REPEAT times ------------------------------------------------
 echo "mandosd: $COUNT handshakes ($WARMUP warm-up), $CLIENTS clients, concurrency $CONC, $REPEAT runs" >&2
@@ -115,22 +116,26 @@ for r in $(seq "$REPEAT"); do
 	spgrp=0
 	wait_listen "$PORT" 10 || { cat "$work/mandosd.$r.log" >&2; die "mandosd did not start"; }
 	c0=$(ticks "$spid")
+	w0=$(date +%s%N)
 	taskset -c 1 "$STORM" --connect "[::1]:$PORT" --clients $CLIENTS \
 	    --concurrency $CONC --count "$COUNT" --warmup "$WARMUP" --json \
 	    --timeout 60 >"$work/md.$r.json"
 	src=$?
 	c1=$(ticks "$spid")
+	w1=$(date +%s%N)
 	stop_server
-	python3 - "$work/md.$r.json" "$c0" "$c1" "$HZ" "$src" >"$work/md.$r.row" <<'PY' || die "bad storm output"
+	python3 - "$work/md.$r.json" "$c0" "$c1" "$HZ" "$src" "$w0" "$w1" \
+	    >"$work/md.$r.row" <<'PY' || die "bad storm output"
 import json, sys
 s = json.load(open(sys.argv[1]))
 cpu = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4])
 n = max(s["completed"] - s["failed"], 1)
-print(s["rate"], cpu / n, s["p50_ms"], s["p99_ms"], s["failed"], sys.argv[5])
+busy = cpu / ((int(sys.argv[7]) - int(sys.argv[6])) / 1e3)
+print(s["rate"], cpu / n, s["p50_ms"], s["p99_ms"], s["failed"], sys.argv[5], busy)
 PY
-	read -r rate cpu p50 p99 failed src <"$work/md.$r.row"
-	printf '  run %d: %.0f handshakes/s, %.0f us CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s)\n' \
-	    "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" >&2
+	read -r rate cpu p50 p99 failed src busy <"$work/md.$r.row"
+	printf '  run %d: %.0f handshakes/s, %.0f us CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s), server busy %.0f%%\n' \
+	    "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" "$(awk -v b="$busy" 'BEGIN { print b * 100 }')" >&2
 done
 
 # --- in-process limit -----------------------------------------------------
@@ -172,16 +177,18 @@ ref_run() {
 	wait_listen "$REF_PORT" 60 || { tail "$work/ref.$n.log" >&2; die "reference did not start"; }
 	sleep 2		# let it settle after loading the table
 	c0=$(group_ticks "$spid")
+	w0=$(date +%s%N)
 	# Backlog 5, and about a second of CPU per connection with 1,000
 	# clients: SYN back-off and queueing make latencies long.
 	taskset -c 1 "$STORM" --connect "[::1]:$REF_PORT" --clients "$n" \
 	    --concurrency $CONC --count "$count" --json --timeout 300 \
 	    >"$work/ref.$n.json"
 	src=$?
+	w1=$(date +%s%N)
 	sleep 1		# let the last handlers be reaped into cutime
 	c1=$(group_ticks "$spid")
 	stop_server
-	echo "$c0 $c1 $src" >"$work/ref.$n.ticks"
+	echo "$c0 $c1 $src $w0 $w1" >"$work/ref.$n.ticks"
 	echo "$n" >>"$work/ref.list"
 }
 
@@ -233,6 +240,7 @@ md_cpu = med(float(m[1]) for m in md)
 md_p50 = med(float(m[2]) for m in md)
 md_p99 = med(float(m[3]) for m in md)
 md_failed = sum(int(m[4]) for m in md)
+md_busy = med(float(m[6]) for m in md)
 ip = [json.load(open(os.path.join(work, "ip.%d.json" % r))) for r in range(1, repeat + 1)]
 ip_rate = med(i["rate"] for i in ip)
 ip_cpu = med(i["cpu_us"] for i in ip)
@@ -241,26 +249,35 @@ ip_lim = med(i["server_limit_rate"] for i in ip)
 ip_p50 = med(i["p50_ms"] for i in ip)
 ip_p99 = med(i["p99_ms"] for i in ip)
 rows = [
-    ("in-process, both ends", ip_rate, ip_cpu, ip_p50, ip_p99, ""),
-    ("in-process, server end", ip_lim, ip_srv, None, None, "(bound for one core)"),
+    ("in-process, both ends", ip_rate, ip_cpu, ip_p50, ip_p99, None, ""),
+    ("in-process, server end", ip_lim, ip_srv, None, None, None, "(bound for one core)"),
     ("mandosd (median of %d)" % repeat, md_rate, md_cpu, md_p50, md_p99,
-     "failed %d" % md_failed),
+     md_busy, "failed %d" % md_failed),
 ]
 refs = []
 if ref:
     for n in open(os.path.join(work, "ref.list")).read().split():
         s = json.load(open(os.path.join(work, "ref.%s.json" % n)))
-        c0, c1, src = open(os.path.join(work, "ref.%s.ticks" % n)).read().split()
-        cpu = (int(c1) - int(c0)) * 1e6 / hz / max(s["completed"] - s["failed"], 1)
+        c0, c1, src, w0, w1 = open(os.path.join(work, "ref.%s.ticks" % n)).read().split()
+        cpu_total = (int(c1) - int(c0)) * 1e6 / hz
+        cpu = cpu_total / max(s["completed"] - s["failed"], 1)
+        busy = cpu_total / ((int(w1) - int(w0)) / 1e3)
         refs.append((n, s["rate"], cpu))
         rows.append(("reference, %s clients" % n, s["rate"], cpu, s["p50_ms"],
-                     s["p99_ms"], "failed %d of %d" % (s["failed"], s["completed"])))
-print("%-26s %12s %12s %9s %9s" % ("", "handshakes/s", "CPU us/hs", "p50 ms", "p99 ms"))
-for name, rate, cpu, p50, p99, note in rows:
+                     s["p99_ms"], busy, "failed %d of %d" % (s["failed"], s["completed"])))
+# "1 core/s": 1e6 / CPU us, what a whole core would give; "busy": the
+# server's CPU time over the wall time of the storm (other load on a shared
+# machine lowers it, and the measured rate with it).
+print("%-26s %12s %10s %10s %9s %9s %5s" % ("", "handshakes/s", "CPU us/hs",
+      "1 core/s", "p50 ms", "p99 ms", "busy"))
+for name, rate, cpu, p50, p99, busy, note in rows:
     f = lambda v: "%9.2f" % v if v is not None else "%9s" % "-"
-    print("%-26s %12.0f %12.0f %s %s  %s" % (name, rate, cpu, f(p50), f(p99), note))
+    b = "%4.0f%%" % (busy * 100) if busy is not None else "%5s" % "-"
+    print("%-26s %12.0f %10.0f %10.0f %s %s %s  %s" % (name, rate, cpu,
+          1e6 / cpu, f(p50), f(p99), b, note))
 print("mandosd / in-process server end: rate %.2f, CPU per handshake %.2fx"
       % (md_rate / ip_lim, md_cpu / ip_srv))
+print("load average: %s" % open("/proc/loadavg").read().strip())
 for n, rate, cpu in refs:
     print("mandosd / reference (%s clients): rate %.0fx, CPU per handshake 1/%.0f"
           % (n, md_rate / max(rate, 1e-9), cpu / md_cpu))
