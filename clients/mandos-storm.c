@@ -83,6 +83,7 @@ struct storm_run {
 	uint64_t		 t_end;
 	int			 stopping;	/* no new connections */
 	int			 announced;	/* "held N" printed */
+	double			 cpu0;		/* us of CPU before the storm */
 	double			*lat;		/* ms, counted successes */
 	size_t			 nlat, latcap;
 };
@@ -112,6 +113,7 @@ static void	 storm_release(struct storm_conn *);
 static void	 storm_record(enum storm_reason, uint64_t, uint64_t);
 static void	 storm_check_end(void);
 static void	 storm_stop_cb(evutil_socket_t, short, void *);
+static double	 storm_ru_us(const struct rusage *);
 static uint64_t	 storm_report(void);
 static int	 storm_report_hold(void);
 
@@ -696,19 +698,32 @@ storm_stop_cb(evutil_socket_t fd, short what, void *arg)
 	storm_check_end();
 }
 
+/* User and system CPU time in microseconds. */
+static double
+storm_ru_us(const struct rusage *ru)
+{
+	return ((double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e6 +
+	    (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec));
+}
+
 /* The summary of a load run, human or JSON; the number of failures. */
 static uint64_t
 storm_report(void)
 {
 	const struct storm_conf	*c = storm.conf;
 	uint64_t		 failed = 0;
-	double			 secs, rate, p50, p90, p99, max;
+	double			 secs, rate, p50, p90, p99, max, cpu;
 	const char		*sep;
+	struct rusage		 ru;
 	json_t			*o, *f;
 	int			 i;
 
 	for (i = SR_OK + 1; i < SR_NREASONS; i++)
 		failed += storm.reasons[i];
+	/* Our own CPU per connection: the peer side can be the bottleneck. */
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = storm_ru_us(&ru) - storm.cpu0;
+	cpu = storm.completed > 0 ? cpu / (double)storm.completed : 0;
 	secs = storm.t_end > storm.t_start ?
 	    (double)(storm.t_end - storm.t_start) / 1e6 : 0;
 	rate = secs > 0 ? (double)storm.reasons[SR_OK] / secs : 0;
@@ -723,7 +738,7 @@ storm_report(void)
 			json_object_set_new(f, storm_reason_names[i],
 			    json_integer((json_int_t)storm.reasons[i]));
 		o = json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:f, s:f, "
-		    "s:f, s:f, s:f, s:f}",
+		    "s:f, s:f, s:f, s:f, s:f}",
 		    "ok", (json_int_t)storm.reasons[SR_OK],
 		    "failed", (json_int_t)failed,
 		    "failures", f,
@@ -733,7 +748,8 @@ storm_report(void)
 		    "concurrency", (json_int_t)c->concurrency,
 		    "clients", (json_int_t)c->nclients,
 		    "seconds", secs, "rate", rate, "p50_ms", p50,
-		    "p90_ms", p90, "p99_ms", p99, "max_ms", max);
+		    "p90_ms", p90, "p99_ms", p99, "max_ms", max,
+		    "storm_cpu_us", cpu);
 		json_dumpf(o, stdout, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		putchar('\n');
 		json_decref(o);
@@ -756,8 +772,9 @@ storm_report(void)
 	if (storm.warm_failed > 0)
 		printf(", %llu of them in warm-up",
 		    (unsigned long long)storm.warm_failed);
-	printf("\n%.3f s, %.1f handshakes/s, concurrency %u, %u clients\n",
-	    secs, rate, c->concurrency, c->nclients);
+	printf("\n%.3f s, %.1f handshakes/s, concurrency %u, %u clients, "
+	    "%.0f us CPU per connection here\n", secs, rate, c->concurrency,
+	    c->nclients, cpu);
 	printf("latency ms (connect to close): p50 %.2f, p90 %.2f, p99 %.2f, "
 	    "max %.2f\n", p50, p90, p99, max);
 	fflush(stdout);
@@ -812,6 +829,7 @@ main(int argc, char *argv[])
 		{ NULL,		  0,		     NULL, 0 }
 	};
 	struct storm_conf	 conf;
+	struct rusage		 ru;
 	struct event		*ev_int, *ev_term, *ev_stop = NULL;
 	struct timeval		 tv;
 	const char		*format = "json", *stage = NULL;
@@ -997,6 +1015,8 @@ main(int argc, char *argv[])
 	}
 
 	storm.t_start = storm.t_end = storm_now_us();
+	getrusage(RUSAGE_SELF, &ru);
+	storm.cpu0 = storm_ru_us(&ru);
 	storm_launch();
 	event_base_dispatch(storm.base);
 

@@ -131,11 +131,13 @@ s = json.load(open(sys.argv[1]))
 cpu = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4])
 n = max(s["completed"] - s["failed"], 1)
 busy = cpu / ((int(sys.argv[7]) - int(sys.argv[6])) / 1e3)
-print(s["rate"], cpu / n, s["p50_ms"], s["p99_ms"], s["failed"], sys.argv[5], busy)
+print(s["rate"], cpu / n, s["p50_ms"], s["p99_ms"], s["failed"], sys.argv[5], busy,
+      s.get("storm_cpu_us", 0))
 PY
-	read -r rate cpu p50 p99 failed src busy <"$work/md.$r.row"
-	printf '  run %d: %.0f handshakes/s, %.0f us CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s), server busy %.0f%%\n' \
-	    "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" "$(awk -v b="$busy" 'BEGIN { print b * 100 }')" >&2
+	read -r rate cpu p50 p99 failed src busy scpu <"$work/md.$r.row"
+	printf '  run %d: %.0f handshakes/s, %.0f us CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s), server busy %.0f%%, storm %.0f us CPU/connection\n' \
+	    "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" \
+	    "$(awk -v b="$busy" 'BEGIN { print b * 100 }')" "$scpu" >&2
 done
 
 # --- in-process limit -----------------------------------------------------
@@ -241,6 +243,7 @@ md_p50 = med(float(m[2]) for m in md)
 md_p99 = med(float(m[3]) for m in md)
 md_failed = sum(int(m[4]) for m in md)
 md_busy = med(float(m[6]) for m in md)
+md_storm = med(float(m[7]) for m in md)
 ip = [json.load(open(os.path.join(work, "ip.%d.json" % r))) for r in range(1, repeat + 1)]
 ip_rate = med(i["rate"] for i in ip)
 ip_cpu = med(i["cpu_us"] for i in ip)
@@ -277,6 +280,8 @@ for name, rate, cpu, p50, p99, busy, note in rows:
           1e6 / cpu, f(p50), f(p99), b, note))
 print("mandosd / in-process server end: rate %.2f, CPU per handshake %.2fx"
       % (md_rate / ip_lim, md_cpu / ip_srv))
+print("mandos-storm's own CPU per connection: %.0f us (the peer side costs"
+      " about as much as the server)" % md_storm)
 print("load average: %s" % open("/proc/loadavg").read().strip())
 for n, rate, cpu in refs:
     print("mandosd / reference (%s clients): rate %.0fx, CPU per handshake 1/%.0f"
