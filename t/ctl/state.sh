@@ -94,6 +94,9 @@ for i in $(seq 12); do
 		    fail "state file broken after kill -9 number $i"
 	fi
 done
-python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["clients"]) == 3000' "$SF" || fail "state file lacks clients"
+start --max-checkers 16
+wait_for 30 python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))["clients"]) == 3000' "$SF" 2>/dev/null ||
+    fail "state file lacks clients"
+stop
 ok "12 kill -9 during saves of 3000 clients: the state file was whole every time"
 echo PASS
