@@ -10,6 +10,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,13 @@ struct browse {
 	AvahiSServiceBrowser	*sb;
 	browse_found_cb		*cb;
 	void			*arg;
+	int			 xfd;		/* extra fd to poll, or -1 */
+	short			 xevents;
+	int			 xready;
 };
 
 static void	 browse_log(AvahiLogLevel, const char *);
+static int	 browse_poll(struct pollfd *, unsigned int, int, void *);
 static void	 browse_server_cb(AvahiServer *, AvahiServerState, void *);
 static void	 browse_cb(AvahiSServiceBrowser *, AvahiIfIndex, AvahiProtocol,
 		    AvahiBrowserEvent, const char *, const char *, const char *,
@@ -52,6 +57,30 @@ static void
 browse_log(AvahiLogLevel level, const char *txt)
 {
 	log_debug("avahi: %s", txt);
+}
+
+/* AvahiSimplePoll's poll(2), with the caller's connection polled too. */
+static int
+browse_poll(struct pollfd *ufds, unsigned int nfds, int timeout, void *arg)
+{
+	struct browse	*b = arg;
+	struct pollfd	 fds[64];
+	int		 r;
+
+	if (b->xfd == -1 || nfds >= sizeof(fds) / sizeof(fds[0]))
+		return (poll(ufds, nfds, timeout));
+	memcpy(fds, ufds, nfds * sizeof(*fds));
+	fds[nfds].fd = b->xfd;
+	fds[nfds].events = b->xevents;
+	fds[nfds].revents = 0;
+	if ((r = poll(fds, nfds + 1, timeout)) <= 0)
+		return (r);
+	memcpy(ufds, fds, nfds * sizeof(*fds));
+	if (fds[nfds].revents != 0) {
+		b->xready = 1;
+		r--;
+	}
+	return (r);
 }
 
 /* Report trouble of the embedded mDNS server. */
@@ -142,11 +171,13 @@ browse_start(const char *ifaces, int use_ipv6, browse_found_cb *cb, void *arg,
 	b = xcalloc(1, sizeof(*b));
 	b->cb = cb;
 	b->arg = arg;
+	b->xfd = -1;
 	if ((b->sp = avahi_simple_poll_new()) == NULL) {
 		xasprintf(errstr, "avahi_simple_poll_new failed");
 		free(b);
 		return (NULL);
 	}
+	avahi_simple_poll_set_func(b->sp, browse_poll, b);
 	avahi_server_config_init(&conf);
 	conf.publish_hinfo = 0;
 	conf.publish_addresses = 0;
@@ -196,6 +227,21 @@ browse_run(struct browse *b, int timeout_ms)
 	for (i = 0; i < 8; i++)
 		if (avahi_simple_poll_iterate(b->sp, 0) != 0)
 			return;
+}
+
+/*
+ * Run the mDNS stack until fd is ready for events or timeout_ms pass
+ * (perhaps sooner: the caller loops). 1 if fd is ready, else 0.
+ */
+int
+browse_wait(struct browse *b, int fd, short events, int timeout_ms)
+{
+	b->xfd = fd;
+	b->xevents = events;
+	b->xready = 0;
+	avahi_simple_poll_iterate(b->sp, timeout_ms);
+	b->xfd = -1;
+	return (b->xready);
 }
 
 /* Stop browsing and free everything. */

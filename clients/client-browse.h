@@ -18,6 +18,11 @@ struct browse	*browse_start(const char *ifaces, int use_ipv6, browse_found_cb *,
 		    void *arg, char **errstr);
 /* Run the mDNS stack for at most timeout_ms milliseconds (0: no waiting). */
 void		 browse_run(struct browse *, int timeout_ms);
+/*
+ * Run the mDNS stack until fd is ready for events or timeout_ms pass
+ * (perhaps sooner: the caller loops). 1 if fd is ready, else 0.
+ */
+int		 browse_wait(struct browse *, int fd, short events, int timeout_ms);
 /* Stop browsing and free everything. */
 void		 browse_stop(struct browse *);
 

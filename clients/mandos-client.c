@@ -88,6 +88,9 @@ static struct {
 	struct pgp			 pgp;
 	struct cl_iface			 ifaces[16];
 	int				 nifaces;
+#ifdef HAVE_AVAHI_CORE
+	struct browse			*br;	/* browsing, or NULL */
+#endif
 } cl = {
 	.priority = CL_PRIORITY,
 	.hookdir = CL_HOOKDIR,
@@ -280,6 +283,15 @@ cl_wait(int fd, short events, uint64_t deadline)
 			errno = ETIMEDOUT;
 			return (-1);
 		}
+#ifdef HAVE_AVAHI_CORE
+		/* Keep browsing while we wait for this server. */
+		if (cl.br != NULL) {
+			if (browse_wait(cl.br, fd, events, (int)(deadline -
+			    now)) == 1)
+				return (0);
+			continue;
+		}
+#endif
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
@@ -733,9 +745,6 @@ main(int argc, char *argv[])
 	char			*errstr, *plain;
 	size_t			 plainlen;
 	int			 ch, i, warned_none = 0;
-#ifdef HAVE_AVAHI_CORE
-	struct browse		*br = NULL;
-#endif
 
 	log_init("mandos-client", 1, 0);
 	cl.pubkey = CL_KEYDIR "/pubkey.txt";
@@ -837,8 +846,8 @@ main(int argc, char *argv[])
 
 		if (ifs != NULL && strcmp(ifs, "none") == 0)
 			ifs = NULL;
-		br = browse_start(ifs, !cl.no_ipv6, cl_found, NULL, &errstr);
-		if (br == NULL) {
+		cl.br = browse_start(ifs, !cl.no_ipv6, cl_found, NULL, &errstr);
+		if (cl.br == NULL) {
 			cl_cleanup();
 			fatalx("Zeroconf: %s", errstr);
 		}
@@ -866,8 +875,8 @@ main(int argc, char *argv[])
 			break;
 		}
 #ifdef HAVE_AVAHI_CORE
-		if (br != NULL)
-			browse_run(br, 0);
+		if (cl.br != NULL)
+			browse_run(cl.br, 0);
 #endif
 		if ((s = cl_pick(now, &wake)) == NULL) {
 			uint64_t until = wake;
@@ -886,8 +895,8 @@ main(int argc, char *argv[])
 			if (until < now)
 				until = now;
 #ifdef HAVE_AVAHI_CORE
-			if (br != NULL) {
-				browse_run(br, (int)(until - now));
+			if (cl.br != NULL) {
+				browse_run(cl.br, (int)(until - now));
 				continue;
 			}
 #endif
@@ -908,8 +917,9 @@ main(int argc, char *argv[])
 			}
 			pgp_wipe_free(plain, plainlen);
 #ifdef HAVE_AVAHI_CORE
-			if (br != NULL)
-				browse_stop(br);
+			if (cl.br != NULL)
+				browse_stop(cl.br);
+			cl.br = NULL;
 #endif
 			cl_cleanup();
 			return (0);
@@ -938,8 +948,9 @@ main(int argc, char *argv[])
 		}
 	}
 #ifdef HAVE_AVAHI_CORE
-	if (br != NULL)
-		browse_stop(br);
+	if (cl.br != NULL)
+		browse_stop(cl.br);
+	cl.br = NULL;
 #endif
 	cl_cleanup();
 	return (1);

@@ -46,6 +46,10 @@ tc_init() {
 	trap tc_cleanup EXIT
 	trap 'exit 1' INT TERM HUP
 	set -m	# background jobs get their own process groups
+	# Whatever happens, the test ends within TC_LIMIT seconds.
+	( trap 'kill $w 2>/dev/null; exit 0' TERM; sleep "${TC_LIMIT:-240}" &
+	  w=$!; wait $w; kill -TERM $$ ) </dev/null >/dev/null 2>&1 &
+	TC_PIDS+=("$!")
 }
 
 # Print a port in 21000-21999 with nothing listening on it.
