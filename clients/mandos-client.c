@@ -78,6 +78,7 @@ static struct {
 	double				 timeout;	/* s, connect+handshake */
 	double				 read_timeout;	/* s, after handshake */
 	double				 give_up;	/* s, 0 = never */
+	uint64_t			 end_ms;	/* give-up time, 0: none */
 	int				 debug;
 	int				 no_ipv6;
 	char				**connect;
@@ -359,6 +360,8 @@ cl_attempt(struct cl_server *s, char **plain, size_t *plainlen, char **errstr)
 	*plain = NULL;
 	*errstr = NULL;
 	deadline = cl_now() + (uint64_t)(cl.timeout * 1000);
+	if (cl.end_ms != 0 && deadline > cl.end_ms)
+		deadline = cl.end_ms;
 	if ((fd = cl_connect(s, deadline, errstr)) == -1)
 		return (CL_FAILED);
 
@@ -414,6 +417,8 @@ cl_attempt(struct cl_server *s, char **plain, size_t *plainlen, char **errstr)
 	log_debug("server %s: handshake done", s->name);
 
 	deadline = cl_now() + (uint64_t)(cl.read_timeout * 1000);
+	if (cl.end_ms != 0 && deadline > cl.end_ms)
+		deadline = cl.end_ms;
 	for (;;) {
 		if (len == cap) {
 			if (cap >= CL_MAXBLOB) {
@@ -858,6 +863,8 @@ main(int argc, char *argv[])
 	}
 
 	start = cl_now();
+	if (cl.give_up > 0)
+		cl.end_ms = start + (uint64_t)(cl.give_up * 1000);
 	for (;;) {
 		if (cl_quit) {
 			log_warnx("stopped by signal %d", (int)cl_quit);
@@ -932,6 +939,8 @@ main(int argc, char *argv[])
 				backoff *= 2;
 			if (backoff > (uint64_t)(cl.retry * 1000))
 				backoff = (uint64_t)(cl.retry * 1000);
+			if (backoff < 100)
+				backoff = 100;	/* never hammer a server */
 			s->next_ms = cl_now() + backoff;
 			if (cl_quit)
 				break;
