@@ -16,4 +16,14 @@ tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
 MADDR=127.0.0.1 tc_mandosd "$TC_TMP/clients.json"
 tc_client "127.0.0.1:$MPORT" || { cat "$TC_TMP/err" >&2; tc_fail "client (v4:port) status $?"; }
 tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
+# A server that makes the client wait for approval (2 s, then approved by
+# default): the client waits past --timeout, within --read-timeout.
+sed 's/"host": "localhost"}/"host": "localhost", "approval_delay": "PT2S"}/' \
+    "$TC_TMP/clients.json" >"$TC_TMP/approval.json"
+tc_mandosd "$TC_TMP/approval.json"
+t0=$SECONDS
+CLIENT_ARGS="--timeout=1" tc_client "[::1]:$MPORT" ||
+    { cat "$TC_TMP/err" >&2; tc_fail "approval wait: status $?"; }
+tc_check_out "$TC_TMP/a" || tc_fail "approval wait: wrong output"
+[ $((SECONDS - t0)) -ge 2 ] || tc_fail "approval delay not applied?"
 exit 0
