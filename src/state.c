@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +65,6 @@ state_init(struct event_base *base, const char *dir)
 		return;
 	state_dir = xstrdup(dir);
 	xasprintf(&state_file, "%s/%s", dir, STATE_FILE);
-	xasprintf(&state_tmp, "%s/.%s.tmp", dir, STATE_FILE);
 	state_base = base;
 	state_ev = evtimer_new(base, state_timer_cb, NULL);
 	state_poll_ev = evtimer_new(base, state_child_cb, NULL);
@@ -125,6 +126,11 @@ state_write(void)
 	size_t		 i;
 	int		 fd, dfd;
 
+	/* Our own temp file: an orphaned saver of a killed server may still
+	 * be writing its own. */
+	free(state_tmp);
+	xasprintf(&state_tmp, "%s/.%s.%ld.tmp", state_dir, STATE_FILE,
+	    (long)getpid());
 	clients = json_object();
 	for (i = 0; (rt = client_nth(i)) != NULL; i++)
 		json_object_set_new(clients, client_name(rt),
@@ -294,6 +300,28 @@ state_flush(void)
 	return (state_save());
 }
 
+/* Remove temp files left by savers that died (a crash, kill -9). */
+static void
+state_sweep(void)
+{
+	glob_t	 g;
+	char	*pat, *p;
+	size_t	 i;
+	long	 pid;
+
+	xasprintf(&pat, "%s/.%s.*.tmp", state_dir, STATE_FILE);
+	if (glob(pat, 0, NULL, &g) == 0) {
+		for (i = 0; i < g.gl_pathc; i++) {
+			p = strrchr(g.gl_pathv[i], '/') + 1 + strlen(STATE_FILE) + 2;
+			pid = strtol(p, NULL, 10);
+			if (pid > 0 && kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+				unlink(g.gl_pathv[i]);
+		}
+		globfree(&g);
+	}
+	free(pat);
+}
+
 void
 state_restore(void)
 {
@@ -305,6 +333,7 @@ state_restore(void)
 
 	if (state_file == NULL)
 		return;
+	state_sweep();
 	if ((root = json_load_file(state_file, 0, &jerr)) == NULL) {
 		if (access(state_file, F_OK) == -1 && errno == ENOENT) {
 			log_info("state: no %s yet; starting fresh", state_file);
