@@ -439,6 +439,7 @@ watch_pending(FILE *f)
 	size_t		 rl = ctl_rlen, rc = ctl_rcap, n = 0;
 	json_t		*all, *c;
 	const char	*name;
+	char		 delay[64];
 
 	ctl_fd = -1;
 	ctl_rbuf = NULL;
@@ -455,11 +456,14 @@ watch_pending(FILE *f)
 	json_object_foreach(all, name, c) {
 		if (!json_is_true(json_object_get(c, "ApprovalPending")))
 			continue;
-		fprintf(f, "  %-24s requested %s, by default %s in %s\n", name,
+		ms_to_string(json_integer_value(json_object_get(c,
+		    "ApprovalDelay")), delay, sizeof(delay));
+		fprintf(f, "  %-24s since %s  host %s  %s after %s\n", name,
 		    json_string_value(json_object_get(c, "LastApprovalRequest")),
+		    *json_string_value(json_object_get(c, "Host")) ?
+		    json_string_value(json_object_get(c, "Host")) : "-",
 		    json_is_true(json_object_get(c, "ApprovedByDefault")) ?
-		    "approved" : "denied",
-		    json_string_value(json_object_get(c, "Host")));
+		    "approved" : "denied", delay);
 		n++;
 	}
 	if (n == 0)
