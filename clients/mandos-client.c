@@ -110,8 +110,10 @@ static int	 cl_parse_connect(const char *, struct sockaddr_storage *,
 		    socklen_t *, char **);
 static struct cl_server *cl_add_server(const struct sockaddr *, socklen_t,
 		    const char *);
+#ifdef HAVE_AVAHI_CORE
 static void	 cl_found(const struct sockaddr *, socklen_t, const char *,
 		    void *);
+#endif
 static int	 cl_wait(int, short, uint64_t);
 static int	 cl_connect(struct cl_server *, uint64_t, char **);
 static enum cl_result cl_attempt(struct cl_server *, char **, size_t *,
@@ -257,12 +259,14 @@ cl_add_server(const struct sockaddr *sa, socklen_t len, const char *label)
 	return (s);
 }
 
+#ifdef HAVE_AVAHI_CORE
 /* Zeroconf callback: a resolved _mandos._tcp service joins the ring. */
 static void
 cl_found(const struct sockaddr *sa, socklen_t len, const char *name, void *arg)
 {
 	cl_add_server(sa, len, name);
 }
+#endif
 
 /*
  * Wait until fd is ready for events or the deadline (monotonic ms) passes.
