@@ -45,10 +45,13 @@ static struct {
 };
 
 static char	 kg_paths[4][PATH_MAX];	/* seckey, pubkey, tls-priv, tls-pub */
+static char	 kg_tmp[4][PATH_MAX + 8];	/* staged new files */
 
 static __attribute__((noreturn)) void kg_usage(int);
 static unsigned	 kg_bits(const char *, const char *);
-static void	 kg_write_file(const char *, const void *, size_t);
+static void	 kg_stage(int, const void *, size_t);
+static void	 kg_unstage(void);
+static void	 kg_commit(void);
 static void	 kg_tls(void);
 static void	 kg_pgp(void);
 static void	 kg_keyid(char *);
@@ -102,29 +105,67 @@ kg_bits(const char *opt, const char *s)
 	return ((unsigned)v);
 }
 
-/* Write data to path with mode 0600 through a temporary file and rename. */
+/* Write data for key file i to a 0600 temporary file next to it. */
 static void
-kg_write_file(const char *path, const void *data, size_t len)
+kg_stage(int i, const void *data, size_t len)
 {
-	char	 tmp[PATH_MAX + 8];
 	int	 fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) == -1)
-		fatal("cannot create a file next to %s", path);
-	if (fchmod(fd, 0600) == -1 || write(fd, data, len) != (ssize_t)len ||
-	    fsync(fd) == -1) {
-		unlink(tmp);
-		fatal("cannot write %s", tmp);
+	snprintf(kg_tmp[i], sizeof(kg_tmp[i]), "%s.XXXXXX", kg_paths[i]);
+	if ((fd = mkstemp(kg_tmp[i])) == -1) {
+		kg_tmp[i][0] = '\0';
+		fatal("cannot create a file next to %s", kg_paths[i]);
 	}
+	if (fchmod(fd, 0600) == -1 || write(fd, data, len) != (ssize_t)len ||
+	    fsync(fd) == -1)
+		fatal("cannot write %s", kg_tmp[i]);
 	close(fd);
-	if (rename(tmp, path) == -1) {
-		unlink(tmp);
-		fatal("cannot rename %s to %s", tmp, path);
+}
+
+/* Remove staged files that never made it (at exit, also after fatal). */
+static void
+kg_unstage(void)
+{
+	int	 i;
+
+	for (i = 0; i < 4; i++)
+		if (kg_tmp[i][0] != '\0') {
+			unlink(kg_tmp[i]);
+			kg_tmp[i][0] = '\0';
+		}
+}
+
+/* Move old key files to FILE.~N~ (as the reference does), staged ones in. */
+static void
+kg_commit(void)
+{
+	char	 bak[PATH_MAX + 16];
+	int	 i, n;
+
+	for (i = 0; i < 4; i++) {
+		if (access(kg_paths[i], F_OK) == 0) {
+			for (n = 1; n < 10000; n++) {
+				if ((size_t)snprintf(bak, sizeof(bak),
+				    "%s.~%d~", kg_paths[i], n) >= sizeof(bak))
+					fatalx("path too long: %s", kg_paths[i]);
+				if (access(bak, F_OK) == -1)
+					break;
+			}
+			if (rename(kg_paths[i], bak) == -1)
+				fatal("cannot back up %s", kg_paths[i]);
+		}
+		if (rename(kg_tmp[i], kg_paths[i]) == -1)
+			fatal("cannot rename %s to %s", kg_tmp[i], kg_paths[i]);
+		kg_tmp[i][0] = '\0';
+	}
+	/* Make the renames durable. */
+	if ((n = open(kg.dir, O_RDONLY | O_DIRECTORY)) != -1) {
+		fsync(n);
+		close(n);
 	}
 }
 
-/* Make the TLS key pair and write tls-privkey.pem and tls-pubkey.pem. */
+/* Make the TLS key pair; stage tls-privkey.pem and tls-pubkey.pem. */
 static void
 kg_tls(void)
 {
@@ -154,7 +195,7 @@ kg_tls(void)
 	if ((r = gnutls_x509_privkey_export2_pkcs8(x, GNUTLS_X509_FMT_PEM, NULL,
 	    GNUTLS_PKCS_PLAIN, &d)) != 0)
 		fatalx("TLS key export: %s", gnutls_strerror(r));
-	kg_write_file(kg_paths[2], d.data, d.size);
+	kg_stage(2, d.data, d.size);
 	gnutls_memset(d.data, 0, d.size);
 	gnutls_free(d.data);
 
@@ -164,14 +205,14 @@ kg_tls(void)
 	    (r = gnutls_pubkey_import_privkey(pub, priv, 0, 0)) != 0 ||
 	    (r = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_PEM, &d)) != 0)
 		fatalx("TLS public key: %s", gnutls_strerror(r));
-	kg_write_file(kg_paths[3], d.data, d.size);
+	kg_stage(3, d.data, d.size);
 	gnutls_free(d.data);
 	gnutls_pubkey_deinit(pub);
 	gnutls_privkey_deinit(priv);
 	gnutls_x509_privkey_deinit(x);
 }
 
-/* Make the OpenPGP key pair and write seckey.txt and pubkey.txt. */
+/* Make the OpenPGP key pair; stage seckey.txt and pubkey.txt. */
 static void
 kg_pgp(void)
 {
@@ -243,7 +284,7 @@ kg_pgp(void)
 		pgp_free(&p);
 		fatalx("OpenPGP secret key export gave nothing");
 	}
-	kg_write_file(kg_paths[0], buf, len);
+	kg_stage(0, buf, len);
 	explicit_bzero(buf, len);
 	gpgme_free(buf);
 
@@ -257,7 +298,7 @@ kg_pgp(void)
 		pgp_free(&p);
 		fatalx("OpenPGP public key export gave nothing");
 	}
-	kg_write_file(kg_paths[1], buf, len);
+	kg_stage(1, buf, len);
 	gpgme_free(buf);
 	free(fpr);
 	pgp_free(&p);
@@ -615,8 +656,10 @@ main(int argc, char *argv[])
 	if (exists && !kg.force)
 		fatalx("refusing to overwrite key files in %s; use --force",
 		    kg.dir);
+	atexit(kg_unstage);
 	kg_tls();
 	kg_pgp();
+	kg_commit();
 	kg_keyid(keyid);
 	printf("%s\n", keyid);
 	return (0);

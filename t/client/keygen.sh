@@ -23,6 +23,19 @@ cp -p "$K/tls-pubkey.pem" "$TC_TMP/before"
 "$KEYGEN" --dir "$K" --name kg 2>"$TC_TMP/err" && tc_fail "overwrote without --force"
 grep -q -- --force "$TC_TMP/err" || tc_fail "no hint at --force"
 cmp -s "$K/tls-pubkey.pem" "$TC_TMP/before" || tc_fail "key changed without --force"
+# A failed generation changes nothing and leaves no temporary files.
+"$KEYGEN" --dir "$K" --name kg --type bogus --force >/dev/null 2>&1 &&
+    tc_fail "accepted OpenPGP key type bogus"
+cmp -s "$K/tls-pubkey.pem" "$TC_TMP/before" || tc_fail "failed run changed the key"
+[ "$(ls "$K" | wc -l)" = 4 ] || tc_fail "failed run left files: $(ls "$K")"
+# --force keeps the old files as FILE.~1~, as the reference does.
+mkdir "$TC_TMP/k2"
+"$KEYGEN" --dir "$TC_TMP/k2" --name kg --type ed25519 >/dev/null || tc_fail "ed25519"
+cp "$TC_TMP/k2/tls-pubkey.pem" "$TC_TMP/old2"
+"$KEYGEN" --dir "$TC_TMP/k2" --name kg --type ed25519 --force >/dev/null || tc_fail "--force"
+cmp -s "$TC_TMP/k2/tls-pubkey.pem.~1~" "$TC_TMP/old2" || tc_fail "no backup"
+cmp -s "$TC_TMP/k2/tls-pubkey.pem" "$TC_TMP/old2" && tc_fail "--force made no new key"
+[ "$(ls "$TC_TMP/k2" | wc -l)" = 8 ] || tc_fail "--force: $(ls "$TC_TMP/k2")"
 
 printf 'top secret\n' >"$TC_TMP/pw"
 "$KEYGEN" --dir "$K" --name kg --host kg.example --passfile "$TC_TMP/pw" \
