@@ -18,7 +18,7 @@
 # connections (warm-up included).  At concurrency 200 the reference's
 # listen backlog of 5 overflows and some connections are reset: those show
 # as failures (reason tls: "Error in the pull function") and are left out.
-# Environment: BUILD, PORT (20301), REF_PORT (20302), WARMUP, REPEAT,
+# Environment: BUILD, PORT (20721), REF_PORT (20741) (first ports tried), WARMUP, REPEAT,
 # INPROC (3000), REF_RUNS, REF=0|1, KEEP=1 (keep the temp dir).
 set -uo pipefail
 
@@ -33,8 +33,8 @@ INPROC=${INPROC:-3000}
 # The reference's cost per connection grows with its table: about 12 ms
 # with a few clients, about a second with 1,000.  CLIENTS:COUNT pairs.
 REF_RUNS=${REF_RUNS:-"1000:40 10:200"}
-PORT=${PORT:-20301}
-REF_PORT=${REF_PORT:-20302}
+PORT=${PORT:-20721}
+REF_PORT=${REF_PORT:-20741}
 CLIENTS=1000
 CONC=200
 STORM=$BUILD/clients/mandos-storm
@@ -101,6 +101,17 @@ group_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
+# The first port from $1 on with no listener (other benchmarks may share
+# the machine); PORT=... picks the start.
+free_port() {
+	local p=$1
+	while ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; do
+		p=$((p + 1))
+		[ $p -lt $(($1 + 50)) ] || die "no free port from $1"
+	done
+	echo $p
+}
+
 # Field $2 of the JSON object in file $1.
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
@@ -110,14 +121,15 @@ echo "load average at start: $(cat /proc/loadavg)" >&2
 # --- mandosd, REPEAT times ------------------------------------------------
 echo "mandosd: $COUNT handshakes ($WARMUP warm-up), $CLIENTS clients, concurrency $CONC, $REPEAT runs" >&2
 for r in $(seq "$REPEAT"); do
+	port=$(free_port "$PORT")
 	taskset -c 0 "$MANDOSD" --foreground --clients "$work/clients.json" \
-	    --address ::1 --port "$PORT" 2>"$work/mandosd.$r.log" &
+	    --address ::1 --port "$port" 2>"$work/mandosd.$r.log" &
 	spid=$!
 	spgrp=0
-	wait_listen "$PORT" 10 || { cat "$work/mandosd.$r.log" >&2; die "mandosd did not start"; }
+	wait_listen "$port" 10 || { cat "$work/mandosd.$r.log" >&2; die "mandosd did not start"; }
 	c0=$(ticks "$spid")
 	w0=$(date +%s%N)
-	taskset -c 1 "$STORM" --connect "[::1]:$PORT" --clients $CLIENTS \
+	taskset -c 1 "$STORM" --connect "[::1]:$port" --clients $CLIENTS \
 	    --concurrency $CONC --count "$COUNT" --warmup "$WARMUP" --json \
 	    --timeout 60 >"$work/md.$r.json"
 	src=$?
@@ -169,20 +181,21 @@ ref_run() {
 	printf '[DEFAULT]\n' >"$work/conf/mandos.conf"
 	chown "$suser:$(id -gn "$suser")" "$work/state"
 	chmod 0700 "$work/state"
+	port=$(free_port "$REF_PORT")
 	DBUS_SYSTEM_BUS_ADDRESS=$(head -n1 "$work/dbus.addr") taskset -c 0 \
 	    /usr/bin/python3 -bI -c "$wrapper" --no-zeroconf --no-dbus \
-	    --no-restore --foreground --address ::1 --port "$REF_PORT" \
+	    --no-restore --foreground --address ::1 --port "$port" \
 	    --configdir "$work/conf" --statedir "$work/state" </dev/null \
 	    >"$work/ref.$n.log" 2>&1 &
 	spid=$!
 	spgrp=1
-	wait_listen "$REF_PORT" 60 || { tail "$work/ref.$n.log" >&2; die "reference did not start"; }
+	wait_listen "$port" 60 || { tail "$work/ref.$n.log" >&2; die "reference did not start"; }
 	sleep 2		# let it settle after loading the table
 	c0=$(group_ticks "$spid")
 	w0=$(date +%s%N)
 	# Backlog 5, and about a second of CPU per connection with 1,000
 	# clients: SYN back-off and queueing make latencies long.
-	taskset -c 1 "$STORM" --connect "[::1]:$REF_PORT" --clients "$n" \
+	taskset -c 1 "$STORM" --connect "[::1]:$port" --clients "$n" \
 	    --concurrency $CONC --count "$count" --json --timeout 300 \
 	    >"$work/ref.$n.json"
 	src=$?

@@ -10,7 +10,7 @@
 # KiB per connection = (VmRSS held - VmRSS idle) / N, VmRSS from
 # /proc/PID/status.  Kernel socket buffers are not in RSS and not counted.
 # Targets: under 1 KiB (connect) and under 16 KiB (handshake).
-# Environment: BUILD (default .), PORT (20311), STAGES ("connect handshake").
+# Environment: BUILD (default .), PORT (first port tried, 20761), STAGES ("connect handshake").
 # Needs ulimit -n above 2N (root may raise it; the script asks for 30000).
 set -uo pipefail
 
@@ -18,7 +18,7 @@ die() { echo "memory.sh: $*" >&2; exit 2; }
 BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
 N=${1:-10000}
 case $N in ''|*[!0-9]*) die "usage: memory.sh [N]";; esac
-PORT=${PORT:-20311}
+PORT=${PORT:-20761}
 STAGES=${STAGES:-"connect handshake"}
 STORM=$BUILD/clients/mandos-storm
 MANDOSD=$BUILD/src/mandosd
@@ -50,11 +50,23 @@ nfds() { ls "/proc/$1/fd" | wc -l; }
 
 "$STORM" --make-table 10 >"$work/clients.json" || die "make-table failed"
 
+# The first port from $1 on with no listener (other benchmarks may share
+# the machine); PORT=... picks the start.
+free_port() {
+	local p=$1
+	while ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; do
+		p=$((p + 1))
+		[ $p -lt $(($1 + 50)) ] || die "no free port from $1"
+	done
+	echo $p
+}
+
 printf '%-10s %8s %10s %10s %10s %12s\n' stage conns "idle KiB" "held KiB" fds "KiB/conn"
 status=0
 for stage in $STAGES; do
+	port=$(free_port "$PORT")
 	"$MANDOSD" --foreground --clients "$work/clients.json" --address ::1 \
-	    --port "$PORT" --max-connections $((N + 1000)) \
+	    --port "$port" --max-connections $((N + 1000)) \
 	    --version-timeout 300s --handshake-timeout 300s \
 	    2>"$work/mandosd.$stage.log" &
 	spid=$!
@@ -68,7 +80,7 @@ for stage in $STAGES; do
 	sleep 0.5
 	idle=$(rss "$spid")
 
-	"$STORM" --connect "[::1]:$PORT" --hold "$N" --hold-stage "$stage" \
+	"$STORM" --connect "[::1]:$port" --hold "$N" --hold-stage "$stage" \
 	    --concurrency 500 --timeout 60 --duration 600 \
 	    >"$work/hold.$stage.out" 2>"$work/hold.$stage.err" &
 	hpid=$!
