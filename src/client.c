@@ -1063,6 +1063,47 @@ client_json(const struct client_rt *rt)
 
 /* ---- state file ---- */
 
+/* Whether the runtime value of attribute a differs from the file's. */
+static int
+client_rt_differs(const struct client_attr *a, const struct client_rt *rt)
+{
+	const char	*x, *y;
+
+	switch (a->type) {
+	case A_DUR:
+		return (CFIELD(rt, a->rt_off, uint64_t) !=
+		    CFIELD(rt->cfg, a->cfg_off, uint64_t));
+	case A_BOOL:
+		return (CFIELD(rt, a->rt_off, int) !=
+		    CFIELD(rt->cfg, a->cfg_off, int));
+	case A_STR:
+		x = CFIELD(rt, a->rt_off, char *);
+		y = CFIELD(rt->cfg, a->cfg_off, char *);
+		return (x == NULL || y == NULL ? x != y : strcmp(x, y) != 0);
+	}
+	return (0);
+}
+
+static json_t *
+client_attr_json(const struct client_attr *a, const void *p, size_t off)
+{
+	switch (a->type) {
+	case A_DUR:
+		return (json_integer((json_int_t)CFIELD(p, off, uint64_t)));
+	case A_BOOL:
+		return (json_boolean(CFIELD(p, off, int)));
+	case A_STR:
+		return (CFIELD(p, off, char *) != NULL ?
+		    json_string(CFIELD(p, off, char *)) : json_null());
+	}
+	return (json_null());
+}
+
+/*
+ * One client's state. Only settings changed at run time are written, each
+ * with the file's value at the time ("config"), so that a later change of
+ * the file can win; 10,000 clients stay a small file.
+ */
 json_t *
 client_state_json(const struct client_rt *rt)
 {
@@ -1075,28 +1116,12 @@ client_state_json(const struct client_rt *rt)
 	cfg = json_object();
 	for (i = 0; i < NATTRS; i++) {
 		a = &client_attrs[i];
-		switch (a->type) {
-		case A_DUR:
-			json_object_set_new(set, a->key, json_integer((json_int_t)
-			    CFIELD(rt, a->rt_off, uint64_t)));
-			json_object_set_new(cfg, a->key, json_integer((json_int_t)
-			    CFIELD(rt->cfg, a->cfg_off, uint64_t)));
-			break;
-		case A_BOOL:
-			json_object_set_new(set, a->key, json_boolean(
-			    CFIELD(rt, a->rt_off, int)));
-			json_object_set_new(cfg, a->key, json_boolean(
-			    CFIELD(rt->cfg, a->cfg_off, int)));
-			break;
-		case A_STR:
-			json_object_set_new(set, a->key, CFIELD(rt, a->rt_off,
-			    char *) ? json_string(CFIELD(rt, a->rt_off, char *)) :
-			    json_null());
-			json_object_set_new(cfg, a->key, CFIELD(rt->cfg,
-			    a->cfg_off, char *) ? json_string(CFIELD(rt->cfg,
-			    a->cfg_off, char *)) : json_null());
-			break;
-		}
+		if (!client_rt_differs(a, rt))
+			continue;
+		json_object_set_new(set, a->key, client_attr_json(a, rt,
+		    a->rt_off));
+		json_object_set_new(cfg, a->key, client_attr_json(a, rt->cfg,
+		    a->cfg_off));
 	}
 	json_object_set_new(cfg, "enabled", json_boolean(rt->cfg->enabled));
 	keyid_format(rt->cfg->keyid, kid);
