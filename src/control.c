@@ -384,8 +384,13 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 
 	while (!p->closing && (line = evbuffer_readln(in, &len,
 	    EVBUFFER_EOL_LF)) != NULL) {
-		if (len > CTL_MAXLINE)
+		if (len > CTL_MAXLINE) {
+			free(line);
+			metric_inc(M_CTL_REQUESTS);
+			ctl_error(p, "request longer than %d bytes", CTL_MAXLINE);
+			p->closing = 1;
 			break;
+		}
 		ctl_dispatch(p, line, len);
 		free(line);
 	}
