@@ -304,6 +304,9 @@ mdns_connect(struct mdns *m)
 	c = avahi_client_new(mdns_poll_get(m->poll), AVAHI_CLIENT_NO_FAIL,
 	    mdns_client_cb, m, &err);
 	if (c == NULL) {
+		/* Freed with anything its callback made; forget both. */
+		m->client = NULL;
+		m->group = NULL;
 		/* No bus at all: NO_FAIL does not cover that. */
 		mdns_unavailable(m, avahi_strerror(err));
 		mdns_schedule(m);
