@@ -53,7 +53,7 @@ static char		*parent_table_path;
 static struct event_base *parent_base;
 static int		 parent_zeroconf = 1;
 static const char	*parent_servicename = MDNS_DEFAULT_NAME;
-static const char	*parent_pidfile;	/* NULL: default unless foreground */
+static const char	*parent_pidfile;	/* NULL: default when detached */
 static const char	*parent_user;	/* NULL: _mandos, mandos, nobody */
 static const char	*parent_control = CTL_DEFAULT_SOCKET;	/* "" for none */
 static int		 parent_control_set;	/* given: failing to bind is fatal */
