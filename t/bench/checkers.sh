@@ -12,7 +12,8 @@
 # queued, zombie children (state Z, parent mandosd) and checker runs per
 # second. Zombies count only when still there 0.2 s later (every child is
 # a zombie for the moment between its exit and the loop reaping it). Each mode runs REPEAT (3) times, alternating; medians are printed
-# with the drop of the handshake rate. PIN=1 pins mandosd (and so its
+# with the drop of the handshake rate, and mandosd's own CPU time per
+# connection (less sensitive to other load on the machine than the rate). PIN=1 pins mandosd (and so its
 # checkers) to CPU 0 and mandos-storm to CPU 1.
 # Environment: BUILD, PORT (20311), N, COUNT, SETTLE, REPEAT, MAXCHK (64),
 # PIN (0), KEEP=1 (keep the temp dir).
@@ -105,10 +106,12 @@ s = stats(); dt = time.time() - t0
 runs = sum(int(s[k]) - int(s0[k]) for k in ("checker_success", "checker_failure", "checker_killed", "checker_error"))
 print(mr, mq, mz, round(runs / dt))
 PY
-	local spid=$!
+	local spid=$! t0 t1
+	t0=$(awk '{print $14 + $15}' /proc/"$MPID"/stat)
 	"${pin_cli[@]}" "$STORM" --connect "[::1]:$PORT" --seed bench-checkers \
 	    --clients "$N" --count "$COUNT" --concurrency 100 --warmup 1000 --json \
 	    >"$T/storm.$mode.out" 2>/dev/null || die "storm failed: $(cat "$T/storm.$mode.out")"
+	t1=$(awk '{print $14 + $15}' /proc/"$MPID"/stat)
 	touch "$T/sock.stop"
 	wait "$spid"
 	rm -f "$T/sock.stop"
@@ -116,15 +119,16 @@ PY
 	z=$(awk -v p="$MPID" '$4 == p && $3 == "Z"' /proc/[0-9]*/stat 2>/dev/null | wc -l)
 	kill -TERM "$MPID"; wait "$MPID"; MPID=
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d.get("rate", d.get("handshakes_per_second", 0))), end=" ")' "$T/storm.$mode.out"
-	echo "$(cat "$T/sample") $z"
+	# mandosd's own CPU (not its children's) per connection made, in us.
+	echo "$(cat "$T/sample") $z $(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / COUNT ))"
 }
 
 echo "N=$N COUNT=$COUNT max-checkers=$MAXCHK PIN=$PIN"
-echo "mode      handshakes/s max-running max-queued stale-zombies checker-runs/s zombies-at-end"
+echo "mode      handshakes/s max-running max-queued stale-zombies checker-runs/s zombies-at-end cpu-us/conn"
 for i in $(seq "$REPEAT"); do
 	for mode in idle checkers; do
 		r=$(run $mode)
-		echo "$mode $r" | awk '{printf "%-9s %12s %11s %10s %11s %14s %14s\n", $1, $2, $3, $4, $5, $6, $7}'
+		echo "$mode $r" | awk '{printf "%-9s %12s %11s %10s %13s %14s %14s %11s\n", $1, $2, $3, $4, $5, $6, $7, $8}'
 		echo "$r" >>"$T/$mode.results"
 	done
 done
@@ -137,6 +141,9 @@ ri = statistics.median(r[0] for r in idle)
 rc = statistics.median(r[0] for r in chk)
 drop = 100 * (ri - rc) / ri
 print("median handshakes/s: idle %.0f, with checkers %.0f: drop %.1f%%" % (ri, rc, drop))
+ci = statistics.median(r[6] for r in idle)
+cc = statistics.median(r[6] for r in chk)
+print("median mandosd CPU per connection (its own, not the checkers'): idle %.0f us, with checkers %.0f us (+%.1f%%)" % (ci, cc, 100 * (cc - ci) / ci))
 print("checker runs/s (median) %.0f; most running %d (cap %d); most queued %d; zombies seen %d" % (
     statistics.median(r[4] for r in chk), max(r[1] for r in chk), cap,
     max(r[2] for r in chk), max(max(r[3], r[5]) for r in chk)))
