@@ -19,6 +19,7 @@ zc_setup
 K=$ZC_DIR/keys C=$ZC_DIR/conf
 install -d -m 0700 "$K" "$C" "$ZC_DIR/hooks"
 install -d -m 0755 -o _mandos -g "$(id -gn _mandos)" "$ZC_DIR/run"
+install -d -m 1777 "$ZC_DIR/chk"
 
 # keygen SECRET FILE: the client's key set (once) and SECRET encrypted.
 keygen() {
@@ -39,8 +40,9 @@ table() {
 	kid=$(sed -n 's/^key_id = //p' "$1")
 	b64=$(sed -n '/^secret =/,/^[^ ]/{/^    /{s/^ *//;p}}' "$1" | tr -d '\n')
 	[ -n "$kid" ] && [ -n "$b64" ] || zc_fail "bad keygen output"
-	printf '{"clients": {"zc": {"key_id": "%s", "secret": "%s"}}}\n' \
-	    "$kid" "$b64" >"$C/clients.json.new"
+	# The checker records its credentials: unprivileged, no capability.
+	printf '{"clients": {"zc": {"key_id": "%s", "secret": "%s", "interval": "PT1S", "checker": "grep -e ^Uid: -e ^CapEff: -e ^CapPrm: /proc/self/status >%s/caps"}}}\n' \
+	    "$kid" "$b64" "$ZC_DIR/chk" >"$C/clients.json.new"
 	chmod 0600 "$C/clients.json.new"
 	mv "$C/clients.json.new" "$C/clients.json"
 }
@@ -96,6 +98,13 @@ echo "running as _mandos (uid $uid), pid file $PIDF"
 zc_wait_resolved "$ZC_SNAME" "$port" || zc_fail "not announced: $ZC_SEEN"
 discover "zc-secret-one-$$"
 echo "mandos-client discovered $ZC_SNAME and printed the secret"
+
+for _ in $(seq 40); do [ -s "$ZC_DIR/chk/caps" ] && break; sleep 0.1; done
+grep -Eq "^Uid:[[:space:]]+$uid[[:space:]]" "$ZC_DIR/chk/caps" &&
+    grep -q '^CapEff:[[:space:]]*0000000000000000$' "$ZC_DIR/chk/caps" &&
+    grep -q '^CapPrm:[[:space:]]*0000000000000000$' "$ZC_DIR/chk/caps" ||
+	zc_fail "checker credentials: $(cat "$ZC_DIR/chk/caps" 2>/dev/null)"
+echo "checkers run as _mandos without capabilities"
 
 # Reload after the drop: the table is root's and 0600.
 table "$ZC_DIR/two.conf"
