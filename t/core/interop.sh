@@ -43,7 +43,7 @@ real() {
 entry interop | table "$T/clients.json"
 # Dual stack on all addresses, as a real deployment runs.
 : >"$T/mandosd.log"
-$VALGRIND "$MANDOSD" --foreground --port 0 --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
+$VALGRIND "$MANDOSD" --foreground --port 0 $PRIVATE --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
 MPID=$!
 wait_log "listening on \[::\]:" 30
 PORT=$(sed -n 's/.*listening on \[::\]:\([0-9]*\),.*/\1/p' "$T/mandosd.log")

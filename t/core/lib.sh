@@ -37,6 +37,10 @@ if [ "${MANDOSD_VALGRIND:-1}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
 	VALGRIND="valgrind -q --vgdb=no --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-file=$T/valgrind.log"
 fi
 
+# A test's server keeps its state and control socket to itself: never the
+# machine's /var/lib/mandos or /run/mandos, which other tests may be using.
+PRIVATE="--statedir $T/state --control $T/mandosd.sock --no-zeroconf"
+
 # keyid IDX [SEED]: the key ID of tclient's storm client IDX.
 keyid() { "$TCLIENT" --keyid --idx "$1" --seed "${2:-test}"; }
 
@@ -55,7 +59,7 @@ client() {
 start_mandosd() {
 	: >"$T/mandosd.log"
 	# shellcheck disable=SC2086
-	$VALGRIND "$MANDOSD" --foreground --address ::1 --port 0 "$@" \
+	$VALGRIND "$MANDOSD" --foreground --address ::1 --port 0 $PRIVATE "$@" \
 	    >>"$T/mandosd.log" 2>&1 &
 	MPID=$!
 	for _ in $(seq 300); do

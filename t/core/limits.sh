@@ -14,7 +14,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$MPID/stat"; }
 
 # 1. Out of descriptors: 40 in all, 100 idle peers.
 : >"$T/mandosd.log"
-prlimit --nofile=40:40 "$MANDOSD" --foreground --no-zeroconf --address ::1 --port 0 \
+prlimit --nofile=40:40 "$MANDOSD" --foreground $PRIVATE --address ::1 --port 0 \
     --clients "$T/clients.json" --max-connections 1000 --version-timeout 4s >>"$T/mandosd.log" 2>&1 &
 MPID=$!
 wait_log "listening on"

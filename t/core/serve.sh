@@ -25,7 +25,7 @@ stop_mandosd
 
 # The default is one dual-stack socket on all addresses.
 : >"$T/mandosd.log"
-$VALGRIND "$MANDOSD" --foreground --port 0 --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
+$VALGRIND "$MANDOSD" --foreground --port 0 $PRIVATE --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
 MPID=$!
 wait_log "listening on \[::\]:"
 PORT=$(sed -n 's/.*listening on \[::\]:\([0-9]*\),.*/\1/p' "$T/mandosd.log")

@@ -7,7 +7,7 @@ client good 1 "inherited" | table "$T/clients.json"
 
 # --socket FD: python binds, listens, and execs mandosd with the socket as fd 5.
 : >"$T/mandosd.log"
-python3 - "$MANDOSD" "$T/clients.json" "$T/port" >>"$T/mandosd.log" 2>&1 <<'PY' &
+python3 - "$MANDOSD" "$T/clients.json" "$T/port" $PRIVATE >>"$T/mandosd.log" 2>&1 <<'PY' &
 import os, socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.bind(("::1", 0))
@@ -15,8 +15,8 @@ s.listen(16)
 open(sys.argv[3], "w").write(str(s.getsockname()[1]))
 os.dup2(s.fileno(), 5)
 os.set_inheritable(5, True)
-os.execv(sys.argv[1], [sys.argv[1], "--foreground", "--no-zeroconf",
-    "--clients", sys.argv[2], "--socket", "5"])
+os.execv(sys.argv[1], [sys.argv[1], "--foreground", "--clients", sys.argv[2],
+    "--socket", "5"] + sys.argv[4:])
 PY
 MPID=$!
 wait_log "listening on \[::1\]:"
@@ -26,7 +26,7 @@ probe --idx 1
 ok "--socket FD serves an inherited socket"
 stop_mandosd
 
-"$MANDOSD" --foreground --no-zeroconf --clients "$T/clients.json" --socket 0 </dev/null >"$T/o" 2>&1 \
+"$MANDOSD" --foreground $PRIVATE --clients "$T/clients.json" --socket 0 </dev/null >"$T/o" 2>&1 \
     && fail "--socket on a non-socket accepted"
 grep -q "not a listening socket" "$T/o" || fail "--socket error: $(cat "$T/o")"
 ok "--socket on a non-socket refused: $(cat "$T/o")"
@@ -34,7 +34,7 @@ ok "--socket on a non-socket refused: $(cat "$T/o")"
 if command -v systemd-socket-activate >/dev/null 2>&1; then
 	PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0)); print(s.getsockname()[1])')
 	: >"$T/mandosd.log"
-	systemd-socket-activate -l "[::1]:$PORT" "$MANDOSD" --foreground --no-zeroconf \
+	systemd-socket-activate -l "[::1]:$PORT" "$MANDOSD" --foreground $PRIVATE \
 	    --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
 	MPID=$!
 	sleep 0.5
