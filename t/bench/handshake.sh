@@ -101,6 +101,13 @@ group_ticks() {
 
 HZ=$(getconf CLK_TCK)
 
+# The kernel's count of connections dropped at a full accept queue.
+overflows() {
+	nstat -az TcpExtListenOverflows 2>/dev/null |
+	    awk '$1 == "TcpExtListenOverflows" { print $2; found = 1 }
+	    END { if (!found) print 0 }'
+}
+
 # The first port from $1 on with no listener (other benchmarks may share
 # the machine); PORT=... picks the start.
 free_port() {
@@ -192,6 +199,7 @@ ref_run() {
 	wait_listen "$port" 60 || { tail "$work/ref.$n.log" >&2; die "reference did not start"; }
 	sleep 2		# let it settle after loading the table
 	c0=$(group_ticks "$spid")
+	o0=$(overflows)
 	w0=$(date +%s%N)
 	# Backlog 5, and about a second of CPU per connection with 1,000
 	# clients: SYN back-off and queueing make latencies long.
@@ -200,10 +208,11 @@ ref_run() {
 	    >"$work/ref.$n.json"
 	src=$?
 	w1=$(date +%s%N)
+	o1=$(overflows)
 	sleep 1		# let the last handlers be reaped into cutime
 	c1=$(group_ticks "$spid")
 	stop_server
-	echo "$c0 $c1 $src $w0 $w1" >"$work/ref.$n.ticks"
+	echo "$c0 $c1 $src $w0 $w1 $((o1 - o0))" >"$work/ref.$n.ticks"
 	echo "$n" >>"$work/ref.list"
 }
 
@@ -274,13 +283,14 @@ refs = []
 if ref:
     for n in open(os.path.join(work, "ref.list")).read().split():
         s = json.load(open(os.path.join(work, "ref.%s.json" % n)))
-        c0, c1, src, w0, w1 = open(os.path.join(work, "ref.%s.ticks" % n)).read().split()
+        c0, c1, src, w0, w1, ovf = open(os.path.join(work, "ref.%s.ticks" % n)).read().split()
         cpu_total = (int(c1) - int(c0)) * 1e6 / hz
         cpu = cpu_total / max(s["completed"] - s["failed"], 1)
         busy = cpu_total / ((int(w1) - int(w0)) / 1e3)
         refs.append((n, s["rate"], cpu))
         rows.append(("reference, %s clients" % n, s["rate"], cpu, s["p50_ms"],
-                     s["p99_ms"], busy, "failed %d of %d" % (s["failed"], s["completed"])))
+                     s["p99_ms"], busy, "failed %d of %d, %s accept-queue overflows"
+                     % (s["failed"], s["completed"], ovf)))
 # "1 core/s": 1e6 / CPU us, what a whole core would give; "busy": the
 # server's CPU time over the wall time of the storm (other load on a shared
 # machine lowers it, and the measured rate with it).
