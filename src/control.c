@@ -46,6 +46,8 @@ struct ctl_peer {
 	int			 admin;		/* may change things */
 	int			 watching;
 	int			 closing;	/* flush the reply, then close */
+	int			 throttled;	/* replies unread: stopped reading */
+	int			 eof;		/* peer done sending: answer, then close */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
 
@@ -382,8 +384,16 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 	char		*line;
 	size_t		 len;
 
-	while (!p->closing && (line = evbuffer_readln(in, &len,
-	    EVBUFFER_EOL_LF)) != NULL) {
+	while (!p->closing) {
+		/* A peer that does not read its replies gets no more. */
+		if (evbuffer_get_length(bufferevent_get_output(bev)) >
+		    CTL_WATCH_HIWAT) {
+			p->throttled = 1;
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
+		if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) == NULL)
+			break;
 		if (len > CTL_MAXLINE) {
 			free(line);
 			metric_inc(M_CTL_REQUESTS);
@@ -394,6 +404,8 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		ctl_dispatch(p, line, len);
 		free(line);
 	}
+	if (p->eof)
+		p->closing = 1;		/* every request answered */
 	if (!p->closing && evbuffer_get_length(in) > CTL_MAXLINE) {
 		metric_inc(M_CTL_REQUESTS);
 		ctl_error(p, "request longer than %d bytes", CTL_MAXLINE);
@@ -414,6 +426,13 @@ ctl_write_cb(struct bufferevent *bev, void *arg)
 
 	if (p->closing)
 		ctl_free(p);
+	else if (p->throttled) {
+		/* All replies read: take the next requests. */
+		p->throttled = 0;
+		if (!p->eof)
+			bufferevent_enable(bev, EV_READ);
+		ctl_read_cb(bev, p);
+	}
 }
 
 static void
@@ -424,10 +443,11 @@ ctl_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		/* A half-closed peer (echo | socat) still gets its replies. */
 		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-		    !p->watching && evbuffer_get_length(
-		    bufferevent_get_output(bev)) > 0) {
-			p->closing = 1;
+		    !p->watching && !p->closing) {
+			p->eof = 1;
 			bufferevent_disable(bev, EV_READ);
+			if (!p->throttled)
+				ctl_read_cb(bev, p);	/* may free p */
 			return;
 		}
 		ctl_free(p);

@@ -40,7 +40,7 @@ r=$(req '{"v":1,"cmd":"show","clients":["storm-2"]}')
 r=$(req '{"v":1,"cmd":"stats"}')
 [ "$(jget "$r" 'r["result"]["clients"]')" = 3 ] || fail "stats: $r"
 r=$(req '{"v":1,"cmd":"metrics"}')
-jget "$r" 'r["result"]' | grep -q '^mandos_connections_active 0$' || fail "metrics: $r"
+jget "$r" 'r["result"]' | grep '^mandos_connections_active 0$' >/dev/null || fail "metrics: $r"
 r=$(req '{"v":1,"cmd":"reload"}')
 [ "$(jget "$r" 'r["result"]["clients"]')" = 3 ] || fail "reload: $r"
 r=$(req '{"v":1,"cmd":"remove","clients":["storm-1"]}')
@@ -115,6 +115,44 @@ PY
 )
 [ "$r" = 3 ] || fail "pipelined requests: $r replies"
 ok "pipelined requests on one connection"
+
+# A peer that sends many requests and reads nothing: the server stops
+# reading it (memory bounded), keeps serving others, and loses nothing.
+r=$(python3 - "$SOCK" "$MPID" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(sys.argv[1])
+s.setblocking(False)
+req = b'{"v":1,"cmd":"metrics"}\n' * 3000
+sent = 0
+end = time.time() + 3
+while sent < len(req) and time.time() < end:
+    try:
+        sent += s.send(req[sent:])
+    except BlockingIOError:
+        time.sleep(0.01)
+time.sleep(0.5)
+rss = int([l for l in open("/proc/%s/status" % sys.argv[2]) if l.startswith("VmRSS")][0].split()[1])
+s.setblocking(True)
+s.settimeout(20)
+if sent < len(req):
+    s.sendall(req[sent:])
+s.shutdown(socket.SHUT_WR)
+n = 0
+buf = b""
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    n += d.count(b"\n")
+print(rss, n)
+PY
+)
+set -- $r
+[ "${2:-0}" = 3000 ] || fail "pipelined requests: $2 of 3000 replies"
+[ "$1" -lt 60000 ] || fail "RSS ${1} kB with a peer that does not read"
+ok "3000 requests from a peer that reads late: all answered, RSS ${1} kB"
 
 # A read-only peer (not root, not the server's user) may read, not change.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && [ "$RUNAS" != nobody ]; then
