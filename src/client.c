@@ -957,6 +957,16 @@ client_sync(const struct keytab *kt)
 		}
 		if (rt->seen)
 			continue;	/* cannot happen: names are unique */
+		if (memcmp(rt->cfg->keyid, cfg->keyid, KEYID_LEN) != 0) {
+			/* Same name, another machine: start afresh. */
+			log_info("client %s has a new key ID; its runtime state "
+			    "starts afresh", rt->name);
+			client_drop(rt, "new key");
+			rt = client_new(cfg);
+			TAILQ_INSERT_TAIL(&order, rt, entry);
+			rt->seen = 1;
+			continue;
+		}
 		TAILQ_REMOVE(&client_all, rt, entry);
 		TAILQ_INSERT_TAIL(&order, rt, entry);
 		rt->seen = 1;
