@@ -118,8 +118,11 @@ tc_json() {
 # Start mandosd on ::1 (or $MADDR) with clients file $1; sets MPORT, MPID.
 tc_mandosd() {
 	[ -x "$MANDOSD" ] || tc_skip "no $MANDOSD"
-	local log=$TC_TMP/mandosd.$RANDOM.log a=(--address "${MADDR:-::1}")
+	local tag=$RANDOM
+	local log=$TC_TMP/mandosd.$tag.log a=(--address "${MADDR:-::1}")
 	[[ ${MADDR:-::1} == *:* ]] || a+=(--no-ipv6)
+	# Private state and control socket, no Zeroconf: tests must not share them.
+	a+=(--statedir "$TC_TMP/state.$tag" --control "$TC_TMP/ctl.$tag.sock" --no-zeroconf)
 	"$MANDOSD" --foreground --clients "$1" "${a[@]}" --port 0 \
 	    </dev/null >"$log" 2>&1 &
 	MPID=$!
