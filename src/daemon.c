@@ -221,6 +221,20 @@ daemon_own_dir(const char *path, mode_t mode, uid_t uid, gid_t gid,
 	return (0);
 }
 
+/* Give up every capability: for helper processes that read nothing. */
+void
+daemon_drop_capabilities(void)
+{
+	struct __user_cap_header_struct	 hdr;
+	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		log_warn("%s: capset", __func__);
+}
+
 /*
  * Become uid/gid with no supplementary groups, keeping only
  * CAP_DAC_READ_SEARCH (see the top of this file); then check that root

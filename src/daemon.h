@@ -14,6 +14,7 @@ void	 daemon_pidfile_remove(void);
 int	 daemon_user(const char *name, uid_t *, gid_t *, char **errstr);
 int	 daemon_own_dir(const char *path, mode_t, uid_t, gid_t, char **errstr);
 int	 daemon_drop_privileges(uid_t, gid_t, char **errstr);
+void	 daemon_drop_capabilities(void);	/* all of them, for helpers */
 int	 daemon_notify_init(void);		/* connect while privileged */
 void	 daemon_notify(const char *state);	/* "READY=1", ... */
 void	 daemon_ready(void);			/* READY=1, release parent */

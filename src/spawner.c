@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "daemon.h"
 #include "spawner.h"
 
 extern char **environ;
@@ -138,6 +139,9 @@ spawner_main(int fd)
 	signal(SIGTERM, SIG_IGN);	/* we leave when mandosd does */
 	if (sched_setscheduler(0, SCHED_IDLE, &sp) == -1)
 		setpriority(PRIO_PROCESS, 0, 19);
+	/* The server keeps CAP_DAC_READ_SEARCH to reload; checkers need none. */
+	if (geteuid() != 0)
+		daemon_drop_capabilities();
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
