@@ -6,7 +6,7 @@
 # isoformat of UTC); the Fingerprint column is left out: mandosd matches
 # clients by key_id only and has no OpenPGP fingerprint to show.
 . "${top_srcdir:-.}/t/ctl/lib.sh" || exit 99
-REFSERVER=${REFSERVER:-/work/shared/reference/real-server.sh}
+REFSERVER=${REFSERVER:-$top_srcdir/t/refserver.sh}
 [ "$(id -u)" -eq 0 ] || skip "the reference server needs root"
 [ -x /usr/sbin/mandos ] && [ -x /usr/sbin/mandos-ctl ] || skip "no reference mandos"
 [ -r "$REFSERVER" ] || skip "no $REFSERVER (set REFSERVER)"
