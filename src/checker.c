@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -31,7 +30,6 @@
 #include "metrics.h"
 #include "spawner.h"
 
-extern char **environ;
 
 struct checker_job {
 	TAILQ_ENTRY(checker_job) entry;	/* in checker_queue or checker_run */
@@ -296,11 +294,8 @@ checker_failed(struct checker_job *j)
 static void
 checker_spawn(struct checker_job *j)
 {
-	posix_spawnattr_t		 attr;
-	posix_spawn_file_actions_t	 fa;
-	sigset_t			 none, dfl;
 	const char			*why = NULL;
-	char				*cmd, *argv[4];
+	char				*cmd;
 	int				 e;
 
 	if ((cmd = client_checker_command(j->rt, &why)) == NULL) {
@@ -317,33 +312,8 @@ checker_spawn(struct checker_job *j)
 		checker_started(j);
 		return;
 	}
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGCHLD);
-	sigaddset(&dfl, SIGHUP);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGUSR1);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	/* Output is noise (fping -q prints nothing); errors go to our stderr. */
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addchdir_np(&fa, "/");
-	argv[0] = "sh";
-	argv[1] = "-c";
-	argv[2] = cmd;
-	argv[3] = NULL;
-	e = posix_spawn(&j->pid, "/bin/sh", &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (e != 0) {
+	if ((j->pid = spawner_run(cmd, &e)) == -1) {
+		j->pid = 0;
 		errno = e;
 		log_warn("checker for %s: posix_spawn", client_name(j->rt));
 		free(cmd);

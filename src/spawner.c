@@ -68,7 +68,7 @@ spawner_send(int fd, char type, uint32_t id, int32_t a, int32_t b)
 }
 
 /* Start one checker: sh -c cmd, own process group, stdin/stdout null. */
-static pid_t
+pid_t
 spawner_run(const char *cmd, int *err)
 {
 	posix_spawnattr_t		 attr;

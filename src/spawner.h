@@ -3,6 +3,7 @@
 #define MANDOSD_SPAWNER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct spawner_msg {
 	char		 type;	/* 'R' running, 'E' exited, 'F' failed to start */
@@ -20,6 +21,10 @@ int	 spawner_spawn(uint32_t id, const char *cmd);
 void	 spawner_kill(uint32_t id);
 /* One report: 1, 0 if none is waiting, -1 if the helper is gone. */
 int	 spawner_read(struct spawner_msg *);
+/* Start sh -c cmd here, in its own process group, stdin and stdout on
+ * /dev/null, every signal at its default; -1 with *err (an errno). Used by
+ * the helper, and by the server itself when there is no helper. */
+pid_t	 spawner_run(const char *cmd, int *err);
 /* Close the socket: the helper kills and reaps its children; wait for it. */
 void	 spawner_stop(void);
 
