@@ -62,6 +62,41 @@ metric_conn_done(enum conn_result r, double hs)
 			metric_hs_bucket[i]++;
 }
 
+/* HELP and TYPE lines of one family: its name is written once, here. */
+static void
+metric_head(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* A counter family with one sample and no labels. */
+static void
+metric_counter(struct evbuffer *b, const char *name, const char *help,
+    unsigned long long v)
+{
+	metric_head(b, name, "counter", help);
+	evbuffer_add_printf(b, "%s %llu\n", name, v);
+}
+
+/* A gauge family with one sample and no labels. */
+static void
+metric_gauge(struct evbuffer *b, const char *name, const char *help,
+    long long v)
+{
+	metric_head(b, name, "gauge", help);
+	evbuffer_add_printf(b, "%s %lld\n", name, v);
+}
+
+/* One counter sample with one label. */
+static void
+metric_labelled(struct evbuffer *b, const char *name, const char *label,
+    const char *value, unsigned long long v)
+{
+	evbuffer_add_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, value, v);
+}
+
 /* The process_* family of the Prometheus client libraries. */
 static void
 metric_render_process(struct evbuffer *b)
@@ -75,9 +110,9 @@ metric_render_process(struct evbuffer *b)
 	if (metric_start == 0)
 		metric_start = time(NULL);
 	getrusage(RUSAGE_SELF, &ru);
-	evbuffer_add_printf(b, "# HELP process_cpu_seconds_total Total user and "
-	    "system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total "
-	    "counter\nprocess_cpu_seconds_total %.6f\n",
+	metric_head(b, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	evbuffer_add_printf(b, "process_cpu_seconds_total %.6f\n",
 	    ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
 	if ((f = fopen("/proc/self/statm", "r")) != NULL) {
@@ -85,55 +120,51 @@ metric_render_process(struct evbuffer *b)
 			pages = rss = 0;
 		fclose(f);
 	}
-	evbuffer_add_printf(b, "# HELP process_resident_memory_bytes Resident "
-	    "memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\n"
-	    "process_resident_memory_bytes %ld\n", rss * sysconf(_SC_PAGESIZE));
-	evbuffer_add_printf(b, "# HELP process_virtual_memory_bytes Virtual "
-	    "memory size in bytes.\n# TYPE process_virtual_memory_bytes gauge\n"
-	    "process_virtual_memory_bytes %ld\n", pages * sysconf(_SC_PAGESIZE));
+	metric_gauge(b, "process_resident_memory_bytes",
+	    "Resident memory size in bytes.", rss * sysconf(_SC_PAGESIZE));
+	metric_gauge(b, "process_virtual_memory_bytes",
+	    "Virtual memory size in bytes.", pages * sysconf(_SC_PAGESIZE));
 	if ((d = opendir("/proc/self/fd")) != NULL) {
 		while (readdir(d) != NULL)
 			fds++;
 		closedir(d);
 		fds -= 3;	/* ".", ".." and the directory's own descriptor */
 	}
-	evbuffer_add_printf(b, "# HELP process_open_fds Number of open file "
-	    "descriptors.\n# TYPE process_open_fds gauge\nprocess_open_fds %ld\n",
-	    fds);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		evbuffer_add_printf(b, "# HELP process_max_fds Maximum number of "
-		    "open file descriptors.\n# TYPE process_max_fds gauge\n"
-		    "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
-	evbuffer_add_printf(b, "# HELP process_start_time_seconds Start time of "
-	    "the process since unix epoch in seconds.\n# TYPE "
-	    "process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+	metric_gauge(b, "process_open_fds",
+	    "Number of open file descriptors.", fds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		metric_head(b, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.");
+		evbuffer_add_printf(b, "process_max_fds %llu\n",
+		    (unsigned long long)rl.rlim_cur);
+	}
+	metric_gauge(b, "process_start_time_seconds",
+	    "Start time of the process since unix epoch in seconds.",
 	    (long long)metric_start);
 }
 
 void
 metric_render(struct evbuffer *b)
 {
+	static const char *const checker_results[] = {
+		"success", "failure", "killed", "error",
+	};
 	size_t	 i;
 
-	evbuffer_add_printf(b, "# HELP mandos_connections_total Connections "
-	    "ended, by result.\n# TYPE mandos_connections_total counter\n");
+	metric_head(b, "mandos_connections_total", "counter",
+	    "Connections ended, by result.");
 	for (i = 0; i < RESULT__COUNT; i++)
-		evbuffer_add_printf(b, "mandos_connections_total{result=\"%s\"} "
-		    "%llu\n", metric_result_names[i],
-		    (unsigned long long)metric_result[i]);
-	evbuffer_add_printf(b, "# HELP mandos_connections_accepted_total "
-	    "Connections accepted.\n# TYPE mandos_connections_accepted_total "
-	    "counter\nmandos_connections_accepted_total %llu\n",
-	    (unsigned long long)metric_val[M_ACCEPTED]);
-	evbuffer_add_printf(b, "# HELP mandos_accept_pauses_total Times accepting "
-	    "paused at the connection cap or out of descriptors.\n# TYPE "
-	    "mandos_accept_pauses_total counter\nmandos_accept_pauses_total %llu\n",
-	    (unsigned long long)metric_val[M_ACCEPT_PAUSED]);
-	evbuffer_add_printf(b, "# HELP mandos_connections_active Connections "
-	    "open now.\n# TYPE mandos_connections_active gauge\n"
-	    "mandos_connections_active %lld\n", (long long)metric_active);
-	evbuffer_add_printf(b, "# HELP mandos_handshake_duration_seconds TLS "
-	    "handshake time.\n# TYPE mandos_handshake_duration_seconds histogram\n");
+		metric_labelled(b, "mandos_connections_total", "result",
+		    metric_result_names[i], metric_result[i]);
+	metric_counter(b, "mandos_connections_accepted_total",
+	    "Connections accepted.", metric_val[M_ACCEPTED]);
+	metric_counter(b, "mandos_accept_pauses_total", "Times accepting "
+	    "paused at the connection cap or out of descriptors.",
+	    metric_val[M_ACCEPT_PAUSED]);
+	metric_gauge(b, "mandos_connections_active",
+	    "Connections open now.", metric_active);
+	metric_head(b, "mandos_handshake_duration_seconds", "histogram",
+	    "TLS handshake time.");
 	for (i = 0; i < NBUCKETS; i++)
 		evbuffer_add_printf(b, "mandos_handshake_duration_seconds_bucket"
 		    "{le=\"%g\"} %llu\n", metric_buckets[i],
@@ -143,69 +174,56 @@ metric_render(struct evbuffer *b)
 	    "mandos_handshake_duration_seconds_count %llu\n",
 	    (unsigned long long)metric_hs_count, metric_hs_sum,
 	    (unsigned long long)metric_hs_count);
-	evbuffer_add_printf(b, "# HELP mandos_table_reloads_total Client table "
-	    "reloads, by result.\n# TYPE mandos_table_reloads_total counter\n"
-	    "mandos_table_reloads_total{result=\"ok\"} %llu\n"
-	    "mandos_table_reloads_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)metric_val[M_RELOAD_OK],
-	    (unsigned long long)metric_val[M_RELOAD_FAILED]);
-	evbuffer_add_printf(b, "# HELP mandos_clients Clients in the table, by "
-	    "state.\n# TYPE mandos_clients gauge\n"
-	    "mandos_clients{state=\"enabled\"} %lld\n"
+	metric_head(b, "mandos_table_reloads_total", "counter",
+	    "Client table reloads, by result.");
+	metric_labelled(b, "mandos_table_reloads_total", "result", "ok",
+	    metric_val[M_RELOAD_OK]);
+	metric_labelled(b, "mandos_table_reloads_total", "result", "failed",
+	    metric_val[M_RELOAD_FAILED]);
+	metric_head(b, "mandos_clients", "gauge", "Clients in the table, by "
+	    "state.");
+	evbuffer_add_printf(b, "mandos_clients{state=\"enabled\"} %lld\n"
 	    "mandos_clients{state=\"disabled\"} %lld\n",
 	    (long long)metric_clients_enabled,
 	    (long long)(metric_clients - metric_clients_enabled));
-	evbuffer_add_printf(b, "# HELP mandos_clients_expired_total Clients "
-	    "disabled because their timeout passed.\n# TYPE "
-	    "mandos_clients_expired_total counter\n"
-	    "mandos_clients_expired_total %llu\n",
-	    (unsigned long long)metric_val[M_EXPIRED]);
-	evbuffer_add_printf(b, "# HELP mandos_approvals_pending Connections "
-	    "waiting for an approval decision.\n# TYPE mandos_approvals_pending "
-	    "gauge\nmandos_approvals_pending %lld\n",
-	    (long long)metric_approvals_pending);
-	evbuffer_add_printf(b, "# HELP mandos_checker_runs_total Checker runs "
-	    "finished, by result.\n# TYPE mandos_checker_runs_total counter\n"
-	    "mandos_checker_runs_total{result=\"success\"} %llu\n"
-	    "mandos_checker_runs_total{result=\"failure\"} %llu\n"
-	    "mandos_checker_runs_total{result=\"killed\"} %llu\n"
-	    "mandos_checker_runs_total{result=\"error\"} %llu\n",
-	    (unsigned long long)metric_val[M_CHECKER_OK],
-	    (unsigned long long)metric_val[M_CHECKER_FAILED],
-	    (unsigned long long)metric_val[M_CHECKER_KILLED],
-	    (unsigned long long)metric_val[M_CHECKER_ERROR]);
-	evbuffer_add_printf(b, "# HELP mandos_checkers_running Checker "
-	    "processes running now.\n# TYPE mandos_checkers_running gauge\n"
-	    "mandos_checkers_running %lld\n# HELP mandos_checkers_queued "
-	    "Checkers waiting for a free slot under the cap.\n# TYPE "
-	    "mandos_checkers_queued gauge\nmandos_checkers_queued %lld\n"
-	    "# HELP mandos_checkers_max Cap on checker processes running at "
-	    "once.\n# TYPE mandos_checkers_max gauge\nmandos_checkers_max "
-	    "%lld\n", (long long)metric_checkers_running,
-	    (long long)metric_checkers_queued, (long long)metric_checker_cap);
-	evbuffer_add_printf(b, "# HELP mandos_state_saves_total State file "
-	    "writes, by result.\n# TYPE mandos_state_saves_total counter\n"
-	    "mandos_state_saves_total{result=\"ok\"} %llu\n"
-	    "mandos_state_saves_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)metric_val[M_STATE_SAVE_OK],
-	    (unsigned long long)metric_val[M_STATE_SAVE_FAILED]);
-	evbuffer_add_printf(b, "# HELP mandos_control_requests_total Control "
-	    "socket requests, by result.\n# TYPE mandos_control_requests_total "
-	    "counter\nmandos_control_requests_total{result=\"ok\"} %llu\n"
-	    "mandos_control_requests_total{result=\"error\"} %llu\n"
-	    "# HELP mandos_control_denied_total Control requests refused to "
-	    "read-only peers.\n# TYPE mandos_control_denied_total counter\n"
-	    "mandos_control_denied_total %llu\n"
-	    "# HELP mandos_watchers_dropped_total Watchers dropped for "
-	    "falling behind.\n# TYPE mandos_watchers_dropped_total counter\n"
-	    "mandos_watchers_dropped_total %llu\n",
-	    (unsigned long long)(metric_val[M_CTL_REQUESTS] -
-	    metric_val[M_CTL_ERRORS]),
-	    (unsigned long long)metric_val[M_CTL_ERRORS],
-	    (unsigned long long)metric_val[M_CTL_DENIED],
-	    (unsigned long long)metric_val[M_WATCH_DROPPED]);
-	evbuffer_add_printf(b, "# HELP mandos_build_info Build of this server.\n"
-	    "# TYPE mandos_build_info gauge\nmandos_build_info{version=\"%s\"} 1\n",
+	metric_counter(b, "mandos_clients_expired_total", "Clients "
+	    "disabled because their timeout passed.",
+	    metric_val[M_EXPIRED]);
+	metric_gauge(b, "mandos_approvals_pending",
+	    "Connections waiting for an approval decision.",
+	    metric_approvals_pending);
+	metric_head(b, "mandos_checker_runs_total", "counter",
+	    "Checker runs finished, by result.");
+	for (i = 0; i < 4; i++)		/* M_CHECKER_OK .. M_CHECKER_ERROR */
+		metric_labelled(b, "mandos_checker_runs_total", "result",
+		    checker_results[i], metric_val[M_CHECKER_OK + i]);
+	metric_gauge(b, "mandos_checkers_running",
+	    "Checker processes running now.", metric_checkers_running);
+	metric_gauge(b, "mandos_checkers_queued",
+	    "Checkers waiting for a free slot under the cap.",
+	    metric_checkers_queued);
+	metric_gauge(b, "mandos_checkers_max",
+	    "Cap on checker processes running at once.", metric_checker_cap);
+	metric_head(b, "mandos_state_saves_total", "counter",
+	    "State file writes, by result.");
+	metric_labelled(b, "mandos_state_saves_total", "result", "ok",
+	    metric_val[M_STATE_SAVE_OK]);
+	metric_labelled(b, "mandos_state_saves_total", "result", "failed",
+	    metric_val[M_STATE_SAVE_FAILED]);
+	metric_head(b, "mandos_control_requests_total", "counter",
+	    "Control socket requests, by result.");
+	metric_labelled(b, "mandos_control_requests_total", "result", "ok",
+	    metric_val[M_CTL_REQUESTS] - metric_val[M_CTL_ERRORS]);
+	metric_labelled(b, "mandos_control_requests_total", "result", "error",
+	    metric_val[M_CTL_ERRORS]);
+	metric_counter(b, "mandos_control_denied_total",
+	    "Control requests refused to read-only peers.",
+	    metric_val[M_CTL_DENIED]);
+	metric_counter(b, "mandos_watchers_dropped_total",
+	    "Watchers dropped for falling behind.",
+	    metric_val[M_WATCH_DROPPED]);
+	metric_head(b, "mandos_build_info", "gauge", "Build of this server.");
+	evbuffer_add_printf(b, "mandos_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
 	metric_render_process(b);
 }
