@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "sockaddr.h"
 #include "tls.h"
 
 enum conn_state {
@@ -435,35 +436,15 @@ fail:
 	conn_close(c, res, why);
 }
 
-/* Format the peer as [addr]:port. */
-static void
-conn_peer_str(const struct conn *c, char *buf, size_t len)
-{
-	char		 host[INET6_ADDRSTRLEN];
-	const void	*a;
-	unsigned	 port;
-
-	if (c->peer.sa.sa_family == AF_INET6) {
-		a = &c->peer.in6.sin6_addr;
-		port = ntohs(c->peer.in6.sin6_port);
-	} else {
-		a = &c->peer.in.sin_addr;
-		port = ntohs(c->peer.in.sin_port);
-	}
-	if (inet_ntop(c->peer.sa.sa_family, a, host, sizeof(host)) == NULL)
-		snprintf(host, sizeof(host), "?");
-	snprintf(buf, len, "[%s]:%u", host, port);
-}
-
 /* The only exit: log the outcome, count it, free everything, wipe the secret. */
 static void
 conn_close(struct conn *c, enum conn_result res, const char *why)
 {
-	char	 peer[INET6_ADDRSTRLEN + 10], kid[KEYID_HEXLEN + 1] = "-";
+	char	 peer[SOCKADDR_STRLEN], kid[KEYID_HEXLEN + 1] = "-";
 
 	if (c->has_keyid)
 		keyid_format(c->keyid, kid);
-	conn_peer_str(c, peer, sizeof(peer));
+	sockaddr_format(&c->peer.sa, peer, sizeof(peer));
 	log_info("conn %llu %s result=%s client=%s key_id=%s duration_ms=%.1f%s%s",
 	    (unsigned long long)c->id, peer, metric_result_name(res),
 	    c->client != NULL ? c->client : "-", kid,

@@ -20,10 +20,11 @@
 #include "httpmetrics.h"
 #include "log.h"
 #include "metrics.h"
+#include "sockaddr.h"
 #include "xmalloc.h"
 
 static struct evhttp	*httpm;
-static char		 httpm_bound[INET6_ADDRSTRLEN + 10];
+static char		 httpm_bound[SOCKADDR_STRLEN];
 
 static void
 httpm_cb(struct evhttp_request *req, void *arg)
@@ -58,7 +59,6 @@ httpm_open(struct event_base *base, const char *spec, char **errstr)
 	socklen_t		 len = sizeof(ss);
 	char			*host, *colon, *end;
 	long			 port;
-	void			*a;
 
 	host = xstrdup(spec);
 	if ((colon = strrchr(host, ':')) == NULL) {
@@ -102,18 +102,8 @@ httpm_open(struct event_base *base, const char *spec, char **errstr)
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
 	    &len) == 0) {
-		char	 h[INET6_ADDRSTRLEN];
-		unsigned p;
-
-		if (ss.ss_family == AF_INET6) {
-			a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-			p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		} else {
-			a = &((struct sockaddr_in *)&ss)->sin_addr;
-			p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		}
-		inet_ntop(ss.ss_family, a, h, sizeof(h));
-		snprintf(httpm_bound, sizeof(httpm_bound), "[%s]:%u", h, p);
+		sockaddr_format((struct sockaddr *)&ss, httpm_bound,
+		    sizeof(httpm_bound));
 	}
 	free(host);
 	return (0);

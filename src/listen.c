@@ -24,6 +24,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "sockaddr.h"
 #include "xmalloc.h"
 
 #define LSN_MAX		8	/* systemd may hand us a few */
@@ -83,7 +84,7 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 	const struct sockaddr *sa;
 	socklen_t	 salen;
 	int		 fd = -1, on = 1, off = 0, family, r;
-	char		 host[INET6_ADDRSTRLEN + 16];
+	char		 where[SOCKADDR_STRLEN];
 	char		*end;
 	unsigned long	 port;
 
@@ -122,11 +123,7 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 		salen = sizeof(any6);
 	}
 	family = sa->sa_family;
-	if (inet_ntop(family, family == AF_INET6 ?
-	    (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
-	    (const void *)&((const struct sockaddr_in *)sa)->sin_addr,
-	    host, sizeof(host)) == NULL)
-		snprintf(host, sizeof(host), "?");
+	sockaddr_format(sa, where, sizeof(where));
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto syserr;
@@ -144,7 +141,7 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 		goto fail;
 	}
 	if (bind(fd, sa, salen) == -1) {
-		xasprintf(errstr, "bind [%s]:%lu: %s", host, port, strerror(errno));
+		xasprintf(errstr, "bind %s: %s", where, strerror(errno));
 		goto fail;
 	}
 	if (listen(fd, LSN_BACKLOG) == -1)
@@ -153,8 +150,7 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 		freeaddrinfo(ai);
 	return (lsn_push(fd, errstr));
 syserr:
-	xasprintf(errstr, "listening socket [%s]:%lu: %s", host, port,
-	    strerror(errno));
+	xasprintf(errstr, "listening socket %s: %s", where, strerror(errno));
 fail:
 	if (fd != -1)
 		close(fd);
@@ -299,28 +295,18 @@ lsn_port(void)
 
 	if (lsn_sockname(&ss) == -1)
 		return (-1);
-	if (ss.ss_family == AF_INET6)
-		return (ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	return (ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	return ((int)sockaddr_port((struct sockaddr *)&ss));
 }
 
 void
 lsn_describe(char *buf, size_t len)
 {
 	struct sockaddr_storage	 ss;
-	char			 host[INET6_ADDRSTRLEN];
-	const void		*a;
 
-	if (lsn_sockname(&ss) == -1) {
+	if (lsn_sockname(&ss) == -1)
 		snprintf(buf, len, "?");
-		return;
-	}
-	a = ss.ss_family == AF_INET6 ?
-	    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
-	    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-	if (inet_ntop(ss.ss_family, a, host, sizeof(host)) == NULL)
-		snprintf(host, sizeof(host), "?");
-	snprintf(buf, len, "[%s]:%d", host, lsn_port());
+	else
+		sockaddr_format((struct sockaddr *)&ss, buf, len);
 }
 
 int
