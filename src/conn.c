@@ -24,6 +24,7 @@
 
 #include "client.h"
 #include "conn.h"
+#include "fair.h"
 #include "keytab.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,7 @@ enum conn_state {
 	CS_SEND,		/* sending the blob */
 	CS_BYE,			/* sending close_notify */
 	CS_APPROVAL,		/* waiting for an operator (a timer, not a block) */
+	CS_HSWAIT,		/* version read; waiting for its source's handshake turn */
 };
 
 struct conn {
@@ -48,6 +50,8 @@ struct conn {
 	uint8_t			 result;	/* enum conn_result, once decided */
 	uint8_t			 has_keyid;
 	uint8_t			 pending;	/* counted as waiting for approval */
+	uint8_t			 hs_granted;	/* CS_HSWAIT: the turn came */
+	struct fair_slot	*fair;		/* its place in its source's share */
 	uint64_t		 approval_ms;	/* the approval delay */
 	struct event		 ev;		/* socket readiness or deadline */
 	gnutls_session_t	 tls;
@@ -102,6 +106,7 @@ conn_strstate(enum conn_state s)
 	case CS_SEND:		return ("SEND");
 	case CS_BYE:		return ("BYE");
 	case CS_APPROVAL:	return ("APPROVAL");
+	case CS_HSWAIT:		return ("HSWAIT");
 	}
 	return ("?");
 }
@@ -134,9 +139,13 @@ conn_set_state(struct conn *c, enum conn_state s)
 	switch (s) {
 	case CS_VERSION:	ms = conn_to.version_ms; break;
 	case CS_HANDSHAKE:	ms = conn_to.handshake_ms; break;
+	case CS_HSWAIT:		ms = conn_to.handshake_ms; break;
 	case CS_APPROVAL:	ms = c->approval_ms; break;
 	default:		ms = conn_to.send_ms; break;
 	}
+	if (s == CS_APPROVAL || s == CS_SEND || s == CS_BYE)
+		fair_stage(c->fair, s == CS_APPROVAL ? FAIR_ST_APPROVAL :
+		    FAIR_ST_LATE);
 	c->deadline_us = conn_now_us() + ms * 1000;
 }
 
@@ -170,6 +179,7 @@ conn_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	if (salen > sizeof(c->peer))
 		salen = sizeof(c->peer);
 	memcpy(&c->peer, sa, salen);
+	c->fair = fair_take(sa, c, c->start_us / 1000);
 	TAILQ_INSERT_TAIL(&conn_all, c, entry);
 	conn_n++;
 	metric_active++;
@@ -385,6 +395,17 @@ conn_step(struct conn *c)
 			}
 			if (r == -1)
 				FAIL(RESULT_PROTOCOL_ERROR, why);
+			if (!fair_hs_begin(c->fair)) {	/* over its source's share */
+				conn_set_state(c, CS_HSWAIT);
+				conn_wait(c, EV_READ);	/* the turn, EOF or the deadline */
+				return;
+			}
+			/* FALLTHROUGH */
+		case CS_HSWAIT:
+			/* The peer speaks only after our ClientHello. */
+			if (c->state == CS_HSWAIT && !c->hs_granted)
+				FAIL(RESULT_PROTOCOL_ERROR, "peer spoke or left "
+				    "while waiting for a handshake turn");
 			/* Only now does the connection cost a TLS session. */
 			if ((c->tls = tls_session_new(c->fd, &why)) == NULL)
 				FAIL(RESULT_TLS_ERROR, why);
@@ -399,6 +420,7 @@ conn_step(struct conn *c)
 				break;		/* a warning alert: go on */
 			if (r < 0)
 				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
+			fair_hs_end(c->fair);
 			c->hs_us = conn_now_us() - c->hs_start_us;
 			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
 				FAIL(RESULT_TLS_ERROR, why);
@@ -463,12 +485,32 @@ conn_close(struct conn *c, enum conn_result res, const char *why)
 		free(c->secret);
 	}
 	free(c->client);
+	fair_release(c->fair);
 	TAILQ_REMOVE(&conn_all, c, entry);
 	free(c);
 	conn_n--;
 	metric_active--;
 	if (conn_on_close != NULL)
 		conn_on_close();
+}
+
+void
+conn_hs_grant(void *owner)
+{
+	struct conn	*c = owner;
+
+	c->hs_granted = 1;
+	event_del(&c->ev);
+	conn_wait(c, EV_WRITE);	/* writable at once: conn_step sends the ClientHello */
+}
+
+void
+conn_evict(void *owner)
+{
+	struct conn	*c = owner;
+
+	fair_count(&c->peer.sa, FAIR_R_EVICTED);
+	conn_close(c, RESULT_EVICTED, "slot given to a source under its share");
 }
 
 void

@@ -25,6 +25,10 @@ size_t	 conn_count(void);
 /* A client's approval, enabled state or existence changed: connections
  * waiting for its approval look again. */
 void	 conn_approval_wake(const char *name);
+/* fair.c's hs_grant: a connection queued for a handshake turn has one. */
+void	 conn_hs_grant(void *conn);
+/* Close a connection whose slot a fairer claimant takes (fair_admit's victim). */
+void	 conn_evict(void *conn);
 /* End every connection (shutdown). */
 void	 conn_close_all(void);
 

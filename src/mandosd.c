@@ -26,6 +26,7 @@
 #include "ctlproto.h"
 #include "daemon.h"
 #include "duration.h"
+#include "fair.h"
 #include "keytab.h"
 #include "listen.h"
 #include "log.h"
@@ -62,9 +63,14 @@ static const char	*parent_statedir = LOCALSTATEDIR "/lib/mandos";
 static int		 parent_restore = 1;
 static const char	*parent_metrics_listen;
 static int		 parent_max_checkers;	/* 0: the default cap */
+static struct fair_config parent_fair = {	/* per-source fair shares */
+	.enabled = 1, .prefix4 = 32, .prefix6 = 64, .max_handshakes = 128,
+	.stale_ms = 1000, .log_interval_ms = 10 * 1000,
+};
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
-    OPT_METRICS_LISTEN, OPT_MAX_CHECKERS };
+    OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
+    OPT_HS_SLOTS, OPT_REFUSAL_LOG };
 
 static const struct option parent_opts[] = {
 	{ "address",		required_argument, NULL, 'a' },
@@ -77,6 +83,11 @@ static const struct option parent_opts[] = {
 	{ "no-restore",		no_argument,	   NULL, OPT_NO_RESTORE },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
 	{ "max-checkers",	required_argument, NULL, OPT_MAX_CHECKERS },
+	{ "no-fair-share",	no_argument,	   NULL, OPT_NO_FAIR },
+	{ "source-prefix4",	required_argument, NULL, OPT_PREFIX4 },
+	{ "source-prefix6",	required_argument, NULL, OPT_PREFIX6 },
+	{ "handshake-slots",	required_argument, NULL, OPT_HS_SLOTS },
+	{ "refusal-log-interval", required_argument, NULL, OPT_REFUSAL_LOG },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -117,6 +128,11 @@ parent_usage(FILE *f)
 "      --handshake-timeout D  deadline for the TLS handshake (default 10s)\n"
 "      --send-timeout D       deadline for sending the secret (default 10s)\n"
 "      --max-connections N    concurrent connections (default: from ulimit -n)\n"
+"      --no-fair-share        no per-source shares of connections and handshakes\n"
+"      --source-prefix4 BITS  IPv4 prefix that makes one source (default 32)\n"
+"      --source-prefix6 BITS  IPv6 prefix that makes one source (default 64)\n"
+"      --handshake-slots N    TLS handshakes in progress at once (default 128)\n"
+"      --refusal-log-interval D  one refusal summary line per D (default 10s)\n"
 "      --servicename NAME     Zeroconf service name (default Mandos)\n"
 "      --no-zeroconf          do not announce the service with Avahi\n"
 "      --pidfile FILE         pid file (default %s when detached; '' for none)\n"
@@ -150,6 +166,23 @@ parent_duration_arg(const char *opt, const char *arg)
 		exit(2);
 	}
 	return (ms);
+}
+
+/* Parse a number option in [lo, hi] or exit with a message. */
+static long
+parent_number_arg(const char *opt, const char *arg, long lo, long hi)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi) {
+		fprintf(stderr, "mandosd: --%s \"%s\": not a number in [%ld, %ld]\n",
+		    opt, arg, lo, hi);
+		exit(2);
+	}
+	return (n);
 }
 
 static void
@@ -191,6 +224,25 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 				    "not a positive number\n", optarg);
 				exit(2);
 			}
+			break;
+		case OPT_NO_FAIR: parent_fair.enabled = 0; break;
+		case OPT_PREFIX4:
+		case OPT_PREFIX6:
+		case OPT_HS_SLOTS:
+			n = parent_number_arg(ch == OPT_PREFIX4 ? "source-prefix4" :
+			    ch == OPT_PREFIX6 ? "source-prefix6" : "handshake-slots",
+			    optarg, ch == OPT_HS_SLOTS ? 1 : 0, ch == OPT_PREFIX4 ?
+			    32 : ch == OPT_PREFIX6 ? 128 : 1000000);
+			if (ch == OPT_PREFIX4)
+				parent_fair.prefix4 = (unsigned)n;
+			else if (ch == OPT_PREFIX6)
+				parent_fair.prefix6 = (unsigned)n;
+			else
+				parent_fair.max_handshakes = (size_t)n;
+			break;
+		case OPT_REFUSAL_LOG:
+			parent_fair.log_interval_ms = parent_duration_arg(
+			    "refusal-log-interval", optarg);
 			break;
 		case 'H':
 			cfg->handshake_timeout_ms = parent_duration_arg(
@@ -464,6 +516,10 @@ mandosd_main(int argc, char **argv)
 	to.handshake_ms = cfg->handshake_timeout_ms;
 	to.send_ms = cfg->send_timeout_ms;
 	conn_init(parent_base, &to, mandosd_keytab, lsn_conn_closed);
+	parent_fair.max_slots = maxc;
+	parent_fair.stale_ms = cfg->version_timeout_ms / 4 < parent_fair.stale_ms ?
+	    cfg->version_timeout_ms / 4 : parent_fair.stale_ms;
+	fair_init(parent_base, &parent_fair, conn_hs_grant);
 	client_init(parent_base, parent_max_checkers);
 	client_sync(parent_table);
 	state_init(parent_base, parent_statedir[0] != '\0' ? parent_statedir :
@@ -506,6 +562,7 @@ mandosd_main(int argc, char **argv)
 	mdns_stop(mdns);
 	lsn_close();
 	conn_close_all();
+	fair_shutdown();
 	httpm_close();
 	ctl_close();
 	state_flush();

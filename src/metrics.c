@@ -29,6 +29,7 @@ int64_t		 metric_checker_cap;
 static const char *const metric_result_names[RESULT__COUNT] = {
 	"secret_sent", "not_found", "disabled", "denied", "approval_timeout",
 	"tls_error", "protocol_error", "timeout", "shutdown", "abandoned",
+	"evicted",
 };
 
 static const double metric_buckets[] = {
@@ -158,6 +159,10 @@ metric_render(struct evbuffer *b)
 		    metric_result_names[i], metric_result[i]);
 	metric_counter(b, "mandos_connections_accepted_total",
 	    "Connections accepted.", metric_val[M_ACCEPTED]);
+	metric_head(b, "mandos_connections_refused_total", "counter",
+	    "Connections closed at accept, before any TLS work, by reason.");
+	metric_labelled(b, "mandos_connections_refused_total", "reason",
+	    "source_share", metric_val[M_REFUSED_SHARE]);
 	metric_counter(b, "mandos_accept_pauses_total", "Times accepting "
 	    "paused at the connection cap or out of descriptors.",
 	    metric_val[M_ACCEPT_PAUSED]);
@@ -236,7 +241,7 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 		"clients_expired", "checker_success", "checker_failure",
 		"checker_killed", "checker_error", "state_saves_ok",
 		"state_saves_failed", "control_requests", "control_errors",
-		"control_denied", "watchers_dropped",
+		"control_denied", "watchers_dropped", "refused_source_share",
 	};
 	char	 name[64];
 	size_t	 i;

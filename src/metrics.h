@@ -18,6 +18,7 @@ enum conn_result {
 	RESULT_TIMEOUT,
 	RESULT_SHUTDOWN,
 	RESULT_ABANDONED,	/* the peer left while waiting for approval */
+	RESULT_EVICTED,		/* its slot went to a source under its fair share */
 	RESULT__COUNT
 };
 
@@ -37,6 +38,7 @@ enum metric {
 	M_CTL_ERRORS,
 	M_CTL_DENIED,
 	M_WATCH_DROPPED,
+	M_REFUSED_SHARE,	/* refused at accept: over its source's fair share */
 	M__COUNT
 };
 

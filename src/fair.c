@@ -1,0 +1,778 @@
+/*
+ * fair.c: per-source fair shares. A source is an address masked to a prefix
+ * (IPv4 /32, IPv6 /64; an IPv4-mapped IPv6 address counts as IPv4).
+ *
+ * Connection slots. Below the cap everyone is admitted. At the cap, with A
+ * sources holding or wanting slots, a source's share is cap / A:
+ *  - a newcomer under its share takes a slot from the biggest source over
+ *    its share, evicting that source's cheapest connection (silent before
+ *    the version line first, then queued, in handshake, waiting for
+ *    approval; never one that is sending its secret);
+ *  - a newcomer at or over its share is refused while another source waits;
+ *  - otherwise it waits in a small room (FAIR_ROOM) for a slot, as it would
+ *    have in the kernel's backlog. A waiter may also replace a connection of
+ *    its own source (or of one at or over its share) that has been silent for
+ *    stale_ms before its version line: a lone source of silent peers cannot
+ *    keep the backlog behind it blocked until their deadlines.
+ * So a lone source gets every slot and a backlog, as before, and a rack
+ * behind one NAT is served at full speed.
+ *
+ * Handshake turns. At most max_handshakes handshakes run at once; with A
+ * sources running or wanting one, a source may start one only under
+ * ceil(max / A) while another source waits; queued ones are granted round-
+ * robin across sources, so a source hammering unknown-key handshakes gets its
+ * share of the CPU and no more.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "fair.h"
+#include "log.h"
+#include "metrics.h"
+#include "xmalloc.h"
+
+struct fair_key {
+	uint8_t		 family;	/* AF_INET or AF_INET6 */
+	uint8_t		 addr[16];	/* masked */
+};
+
+struct fair_slot {
+	TAILQ_ENTRY(fair_slot)	 entry;		/* in its source, oldest first */
+	TAILQ_ENTRY(fair_slot)	 hsq;		/* waiting for a handshake turn */
+	struct fair_src		*src;
+	void			*owner;
+	uint64_t		 since;		/* ms */
+	uint8_t			 stage;		/* enum fair_stage */
+	uint8_t			 in_hs;		/* holds a turn */
+	uint8_t			 in_hsq;
+};
+
+TAILQ_HEAD(fair_slots, fair_slot);
+
+struct fair_src {
+	struct fair_key		 key;
+	struct fair_src		*next;		/* hash chain */
+	TAILQ_ENTRY(fair_src)	 all;
+	TAILQ_ENTRY(fair_src)	 ring;		/* has handshakes queued */
+	struct fair_slots	 slots;
+	struct fair_slots	 hsq;
+	size_t			 nslots;
+	size_t			 nhs;		/* handshakes running */
+	size_t			 nhsq;		/* handshakes queued */
+	size_t			 nwait;		/* in the room */
+	uint8_t			 in_ring;
+};
+
+TAILQ_HEAD(fair_srcs, fair_src);
+
+struct fair_waiter {
+	int			 fd;
+	socklen_t		 salen;
+	struct sockaddr_storage	 ss;
+	struct fair_src		*src;
+	uint64_t		 since;
+};
+
+/* Per reason and interval: how many, and the majority source (Boyer-Moore vote). */
+struct fair_tally {
+	uint64_t		 n;
+	uint64_t		 votes;
+	struct sockaddr_storage	 cand;
+};
+
+uint64_t		 fair_counted[FAIR_R__COUNT];
+
+static struct fair_config fair_cf;
+static void		(*fair_grant)(void *);
+static struct fair_src	**fair_hash;
+static size_t		 fair_hmask;
+static uint64_t		 fair_hkey[3];
+static struct fair_srcs	 fair_all = TAILQ_HEAD_INITIALIZER(fair_all);
+static struct fair_srcs	 fair_ring = TAILQ_HEAD_INITIALIZER(fair_ring);
+static size_t		 fair_nsrc;	/* sources with slots or waiters */
+static size_t		 fair_nslots;
+static size_t		 fair_nhs;
+static size_t		 fair_nhsq;
+static size_t		 fair_nhs_srcs;	/* sources running or queueing handshakes */
+static struct fair_waiter fair_room[FAIR_ROOM];
+static size_t		 fair_nroom;
+static struct fair_tally fair_tally[FAIR_R__COUNT];
+static uint64_t		 fair_iv_start;
+static struct event	*fair_log_ev;
+
+static const char *const fair_reason_names[FAIR_R__COUNT] = {
+	"source_share", "evicted",
+};
+
+static void	 fair_hs_dispatch(void);
+
+const char *
+fair_reason_name(enum fair_reason r)
+{
+	return (fair_reason_names[r]);
+}
+
+/* The source key of an address; IPv4-mapped IPv6 is IPv4. */
+static void
+fair_key_of(const struct sockaddr *sa, struct fair_key *k)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	unsigned	 bits, i;
+
+	memset(k, 0, sizeof(*k));
+	if (sa->sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		k->family = AF_INET6;
+		memcpy(k->addr, &s6->sin6_addr, 16);
+		bits = fair_cf.prefix6;
+	} else {
+		k->family = AF_INET;
+		if (sa->sa_family == AF_INET6)
+			memcpy(k->addr, (const uint8_t *)&s6->sin6_addr + 12, 4);
+		else
+			memcpy(k->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		bits = fair_cf.prefix4;
+	}
+	for (i = 0; i < 16; i++) {
+		if (bits >= 8)
+			bits -= 8;
+		else {
+			k->addr[i] &= (uint8_t)(0xff00 >> bits);
+			bits = 0;
+		}
+	}
+}
+
+/* Keyed so that a peer cannot aim all its sources at one chain. */
+static size_t
+fair_hash_of(const struct fair_key *k)
+{
+	uint64_t	 a, b, h;
+
+	memcpy(&a, k->addr, 8);
+	memcpy(&b, k->addr + 8, 8);
+	h = (a ^ fair_hkey[0]) * 0x9e3779b97f4a7c15ULL;
+	h = (h ^ (h >> 29) ^ b ^ fair_hkey[1]) * 0xbf58476d1ce4e5b9ULL;
+	h ^= (h >> 32) ^ k->family ^ fair_hkey[2];
+	h *= 0x94d049bb133111ebULL;
+	return ((size_t)(h ^ (h >> 31)) & fair_hmask);
+}
+
+/* The source of sa, created if create and missing. */
+static struct fair_src *
+fair_src_get(const struct sockaddr *sa, int create)
+{
+	struct fair_key	 k;
+	struct fair_src	*s;
+	size_t		 h;
+
+	fair_key_of(sa, &k);
+	h = fair_hash_of(&k);
+	for (s = fair_hash[h]; s != NULL; s = s->next)
+		if (memcmp(&s->key, &k, sizeof(k)) == 0)
+			return (s);
+	if (!create)
+		return (NULL);
+	s = xcalloc(1, sizeof(*s));
+	s->key = k;
+	TAILQ_INIT(&s->slots);
+	TAILQ_INIT(&s->hsq);
+	s->next = fair_hash[h];
+	fair_hash[h] = s;
+	TAILQ_INSERT_TAIL(&fair_all, s, all);
+	fair_nsrc++;
+	return (s);
+}
+
+/* Forget a source that holds and wants nothing. */
+static void
+fair_src_put(struct fair_src *s)
+{
+	struct fair_src	**pp;
+
+	if (s->nslots > 0 || s->nwait > 0)
+		return;
+	for (pp = &fair_hash[fair_hash_of(&s->key)]; *pp != s; pp = &(*pp)->next)
+		;
+	*pp = s->next;
+	TAILQ_REMOVE(&fair_all, s, all);
+	fair_nsrc--;
+	free(s);
+}
+
+static uint64_t
+fair_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* Summary timer. */
+static void
+fair_log_cb(evutil_socket_t fd, short what, void *arg)
+{
+	fair_log_flush(fair_mono_ms());
+}
+
+void
+fair_init(struct event_base *base, const struct fair_config *cf,
+    void (*hs_grant)(void *))
+{
+	struct timeval	 tv;
+	size_t		 n = 64;
+
+	fair_cf = *cf;
+	if (fair_cf.prefix4 > 32)
+		fair_cf.prefix4 = 32;
+	if (fair_cf.prefix6 > 128)
+		fair_cf.prefix6 = 128;
+	if (fair_cf.max_slots == 0)
+		fair_cf.max_slots = 1;
+	if (fair_cf.max_handshakes == 0)
+		fair_cf.max_handshakes = 1;
+	fair_grant = hs_grant;
+	while (n < fair_cf.max_slots && n < (1 << 16))
+		n <<= 1;
+	fair_hash = xcalloc(n, sizeof(*fair_hash));
+	fair_hmask = n - 1;
+	if (getrandom(fair_hkey, sizeof(fair_hkey), 0) != sizeof(fair_hkey))
+		fair_hkey[0] = (uint64_t)getpid() * 0x2545f4914f6cdd1dULL;
+	fair_iv_start = fair_mono_ms();
+	if (base != NULL && fair_cf.enabled && fair_cf.log_interval_ms > 0) {
+		fair_log_ev = event_new(base, -1, EV_PERSIST, fair_log_cb, NULL);
+		tv.tv_sec = (time_t)(fair_cf.log_interval_ms / 1000);
+		tv.tv_usec = (suseconds_t)(fair_cf.log_interval_ms % 1000) * 1000;
+		event_add(fair_log_ev, &tv);
+	}
+}
+
+void
+fair_shutdown(void)
+{
+	struct fair_src	*s;
+
+	fair_room_close();
+	if (fair_log_ev != NULL)
+		event_free(fair_log_ev);
+	fair_log_ev = NULL;
+	/* Connections release their slots first; what is left is a leak. */
+	while ((s = TAILQ_FIRST(&fair_all)) != NULL) {
+		TAILQ_REMOVE(&fair_all, s, all);
+		free(s);
+	}
+	fair_nsrc = fair_nslots = fair_nhs = fair_nhsq = fair_nhs_srcs = 0;
+	TAILQ_INIT(&fair_ring);
+	free(fair_hash);
+	fair_hash = NULL;
+}
+
+int
+fair_enabled(void)
+{
+	return (fair_cf.enabled);
+}
+
+/* The slot share of one source when n sources hold or want slots. */
+static size_t
+fair_share(size_t n)
+{
+	size_t	 share = fair_cf.max_slots / (n ? n : 1);
+
+	return (share ? share : 1);
+}
+
+/* The source holding the most slots. */
+static struct fair_src *
+fair_biggest(void)
+{
+	struct fair_src	*s, *best = NULL;
+
+	TAILQ_FOREACH(s, &fair_all, all)
+		if (best == NULL || s->nslots > best->nslots)
+			best = s;
+	return (best);
+}
+
+/* s's cheapest connection to close: the oldest at the earliest stage. */
+static struct fair_slot *
+fair_victim(struct fair_src *s)
+{
+	struct fair_slot *sl, *best = NULL;
+
+	TAILQ_FOREACH(sl, &s->slots, entry)
+		if (sl->stage != FAIR_ST_LATE &&
+		    (best == NULL || sl->stage < best->stage))
+			best = sl;
+	return (best);
+}
+
+/* s's oldest connection silent for stale_ms before its version line. */
+static struct fair_slot *
+fair_stale(struct fair_src *s, uint64_t now)
+{
+	struct fair_slot *sl;
+
+	if (s == NULL)
+		return (NULL);
+	TAILQ_FOREACH(sl, &s->slots, entry)
+		if (sl->stage == FAIR_ST_VERSION) {
+			if (sl->since + fair_cf.stale_ms <= now)
+				return (sl);
+			break;		/* oldest first: the rest are younger */
+		}
+	return (NULL);
+}
+
+/* Sources that would hold or want slots if s joined. */
+static size_t
+fair_nwith(const struct fair_src *s)
+{
+	return (fair_nsrc + (s == NULL || (s->nslots == 0 && s->nwait == 0)));
+}
+
+/*
+ * At the cap: a connection of s (NULL: new source) may take a slot by
+ * evicting *victim; or it may replace a stale peer. NULL: neither.
+ */
+static struct fair_slot *
+fair_make_room(struct fair_src *s, uint64_t now)
+{
+	struct fair_src	*big;
+	struct fair_slot *v;
+	size_t		 share, have = s != NULL ? s->nslots : 0;
+
+	share = fair_share(fair_nwith(s));
+	big = fair_biggest();
+	if (have < share && big != NULL && big != s && big->nslots > share &&
+	    (v = fair_victim(big)) != NULL)
+		return (v);
+	if ((v = fair_stale(s, now)) != NULL)
+		return (v);
+	if (big != NULL && big != s && big->nslots >= share &&
+	    (v = fair_stale(big, now)) != NULL)
+		return (v);
+	return (NULL);
+}
+
+/* Does anyone but s wait in the room? */
+static int
+fair_others_wait(const struct fair_src *s)
+{
+	return (fair_nroom > (s != NULL ? s->nwait : 0));
+}
+
+/* Put a connection in the room. */
+static void
+fair_room_push(int fd, const struct sockaddr *sa, socklen_t salen,
+    const struct sockaddr *key, uint64_t now)
+{
+	struct fair_waiter *w = &fair_room[fair_nroom++];
+
+	w->fd = fd;
+	w->salen = salen > sizeof(w->ss) ? sizeof(w->ss) : salen;
+	memcpy(&w->ss, sa, w->salen);
+	w->src = fair_src_get(key, 1);
+	w->src->nwait++;
+	w->since = now;
+}
+
+/* Take waiter i out of the room. */
+static void
+fair_room_pop(size_t i)
+{
+	struct fair_src	*s = fair_room[i].src;
+
+	memmove(&fair_room[i], &fair_room[i + 1],
+	    (fair_nroom - i - 1) * sizeof(fair_room[0]));
+	fair_nroom--;
+	s->nwait--;
+	fair_src_put(s);
+}
+
+enum fair_verdict
+fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
+    void **victim)
+{
+	struct fair_src	*s;
+	struct fair_slot *v;
+	size_t		 i, j, share;
+
+	*victim = NULL;
+	if (!fair_cf.enabled || (fair_nslots < fair_cf.max_slots &&
+	    fair_nroom == 0))
+		return (FAIR_ADMIT);
+	s = fair_src_get(sa, 0);
+	if (fair_nslots < fair_cf.max_slots)	/* room not drained yet: queue */
+		goto queue;
+	share = fair_share(fair_nwith(s));
+	if ((v = fair_make_room(s, now)) != NULL) {
+		*victim = v->owner;
+		return (FAIR_EVICT);
+	}
+	if ((s != NULL ? s->nslots : 0) >= share && fair_others_wait(s))
+		goto refuse;
+queue:
+	if (fair_nroom < FAIR_ROOM) {
+		fair_room_push(fd, sa, salen, sa, now);
+		return (FAIR_QUEUED);
+	}
+	/* Full room: an under-share newcomer takes the place of the newest
+	 * waiter of the source with most waiters. */
+	if ((s != NULL ? s->nslots : 0) < fair_share(fair_nwith(s))) {
+		for (i = 0, j = FAIR_ROOM; i < fair_nroom; i++)
+			if (fair_room[i].src != s && (j == FAIR_ROOM ||
+			    fair_room[i].src->nwait >= fair_room[j].src->nwait))
+				j = i;
+		if (j != FAIR_ROOM && fair_room[j].src->nwait > 1) {
+			fair_count((struct sockaddr *)&fair_room[j].ss,
+			    FAIR_R_SOURCE_SHARE);
+			close(fair_room[j].fd);
+			fair_room_pop(j);
+			fair_room_push(fd, sa, salen, sa, now);
+			return (FAIR_QUEUED);
+		}
+	}
+refuse:
+	fair_count(sa, FAIR_R_SOURCE_SHARE);
+	return (FAIR_REFUSE);
+}
+
+int
+fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
+    void **victim)
+{
+	struct fair_slot *v = NULL;
+	size_t		 i, pick = FAIR_ROOM;
+
+	*victim = NULL;
+	if (fair_nroom == 0)
+		return (0);
+	/* First the oldest waiter under its share, else the oldest. */
+	for (i = 0; i < fair_nroom && pick == FAIR_ROOM; i++)
+		if (fair_room[i].src->nslots <
+		    fair_share(fair_nwith(fair_room[i].src)))
+			pick = i;
+	if (pick == FAIR_ROOM)
+		pick = 0;
+	if (fair_nslots >= fair_cf.max_slots) {
+		for (i = pick; i < fair_nroom + pick && v == NULL; i++)
+			v = fair_make_room(fair_room[i % fair_nroom].src, now);
+		if (v == NULL)
+			return (0);
+		pick = (i - 1) % fair_nroom;
+		*victim = v->owner;
+	}
+	*fd = fair_room[pick].fd;
+	*salen = fair_room[pick].salen;
+	memcpy(ss, &fair_room[pick].ss, *salen);
+	fair_room_pop(pick);
+	return (1);
+}
+
+int
+fair_accepting(void)
+{
+	struct fair_src	*s;
+
+	if (!fair_cf.enabled || fair_nroom < FAIR_ROOM)
+		return (1);
+	/* Full: go on looking at the backlog only if someone else waits. */
+	s = fair_room[0].src;
+	return (s->nwait < fair_nroom || s->nslots < fair_nslots);
+}
+
+uint64_t
+fair_next_stale_ms(uint64_t now)
+{
+	struct fair_src	*s;
+	struct fair_slot *sl;
+	uint64_t	 best = UINT64_MAX, at;
+
+	if (fair_nroom == 0 || fair_nslots < fair_cf.max_slots)
+		return (fair_nroom ? 0 : UINT64_MAX);
+	TAILQ_FOREACH(s, &fair_all, all) {
+		TAILQ_FOREACH(sl, &s->slots, entry)
+			if (sl->stage == FAIR_ST_VERSION) {
+				at = sl->since + fair_cf.stale_ms;
+				if (at < best)
+					best = at;
+				break;
+			}
+	}
+	if (best == UINT64_MAX)
+		return (best);
+	return (best > now ? best - now : 0);
+}
+
+void
+fair_room_close(void)
+{
+	while (fair_nroom > 0) {
+		close(fair_room[0].fd);
+		fair_room_pop(0);
+	}
+}
+
+struct fair_slot *
+fair_take(const struct sockaddr *sa, void *owner, uint64_t now)
+{
+	struct fair_slot *sl;
+
+	if (fair_hash == NULL)		/* not initialised: no accounts */
+		return (NULL);
+	sl = xcalloc(1, sizeof(*sl));
+	sl->src = fair_src_get(sa, 1);
+	sl->owner = owner;
+	sl->since = now;
+	sl->stage = FAIR_ST_VERSION;
+	TAILQ_INSERT_TAIL(&sl->src->slots, sl, entry);
+	sl->src->nslots++;
+	fair_nslots++;
+	return (sl);
+}
+
+void
+fair_stage(struct fair_slot *sl, enum fair_stage st)
+{
+	if (sl != NULL)
+		sl->stage = (uint8_t)st;
+}
+
+/* Sources running or queueing handshakes changed by d. */
+static void
+fair_hs_active(struct fair_src *s, int before)
+{
+	int	 now = s->nhs + s->nhsq > 0;
+
+	if (before && !now)
+		fair_nhs_srcs--;
+	else if (!before && now)
+		fair_nhs_srcs++;
+}
+
+/* The handshake share of one source. */
+static size_t
+fair_hs_share(void)
+{
+	size_t	 n = fair_nhs_srcs ? fair_nhs_srcs : 1;
+
+	return ((fair_cf.max_handshakes + n - 1) / n);
+}
+
+int
+fair_hs_begin(struct fair_slot *sl)
+{
+	struct fair_src	*s;
+	int		 before;
+
+	if (sl == NULL)
+		return (1);
+	s = sl->src;
+	before = s->nhs + s->nhsq > 0;
+	sl->stage = FAIR_ST_HANDSHAKE;
+	if (!fair_cf.enabled)
+		return (1);
+	if (!before)
+		fair_nhs_srcs++;
+	if (fair_nhs < fair_cf.max_handshakes && (s->nhs < fair_hs_share() ||
+	    fair_nhsq == s->nhsq)) {
+		sl->in_hs = 1;
+		s->nhs++;
+		fair_nhs++;
+		return (1);
+	}
+	sl->stage = FAIR_ST_HSWAIT;
+	sl->in_hsq = 1;
+	TAILQ_INSERT_TAIL(&s->hsq, sl, hsq);
+	s->nhsq++;
+	fair_nhsq++;
+	if (!s->in_ring) {
+		s->in_ring = 1;
+		TAILQ_INSERT_TAIL(&fair_ring, s, ring);
+	}
+	return (0);
+}
+
+/* Leave the handshake queue. */
+static void
+fair_hsq_remove(struct fair_slot *sl)
+{
+	struct fair_src	*s = sl->src;
+
+	TAILQ_REMOVE(&s->hsq, sl, hsq);
+	sl->in_hsq = 0;
+	s->nhsq--;
+	fair_nhsq--;
+	if (s->nhsq == 0 && s->in_ring) {
+		s->in_ring = 0;
+		TAILQ_REMOVE(&fair_ring, s, ring);
+	}
+}
+
+/* Grant free turns round-robin over the sources that queue, under their share first. */
+static void
+fair_hs_dispatch(void)
+{
+	struct fair_src	*s;
+	struct fair_slot *sl;
+	size_t		 share;
+	int		 pass;
+
+	while (fair_nhs < fair_cf.max_handshakes && fair_nhsq > 0) {
+		share = fair_hs_share();
+		sl = NULL;
+		for (pass = 0; pass < 2 && sl == NULL; pass++)
+			TAILQ_FOREACH(s, &fair_ring, ring)
+				if (pass == 1 || s->nhs < share) {
+					sl = TAILQ_FIRST(&s->hsq);
+					break;
+				}
+		s = sl->src;
+		fair_hsq_remove(sl);
+		if (s->in_ring) {		/* to the back of the ring */
+			TAILQ_REMOVE(&fair_ring, s, ring);
+			TAILQ_INSERT_TAIL(&fair_ring, s, ring);
+		}
+		sl->in_hs = 1;
+		sl->stage = FAIR_ST_HANDSHAKE;
+		s->nhs++;
+		fair_nhs++;
+		fair_grant(sl->owner);
+	}
+}
+
+void
+fair_hs_end(struct fair_slot *sl)
+{
+	struct fair_src	*s;
+	int		 before;
+
+	if (sl == NULL || (!sl->in_hs && !sl->in_hsq))
+		return;
+	s = sl->src;
+	before = s->nhs + s->nhsq > 0;
+	if (sl->in_hsq)
+		fair_hsq_remove(sl);
+	else {
+		sl->in_hs = 0;
+		s->nhs--;
+		fair_nhs--;
+	}
+	fair_hs_active(s, before);
+	if (sl->stage < FAIR_ST_APPROVAL)
+		sl->stage = FAIR_ST_LATE;
+	fair_hs_dispatch();
+}
+
+void
+fair_release(struct fair_slot *sl)
+{
+	struct fair_src	*s;
+
+	if (sl == NULL)
+		return;
+	fair_hs_end(sl);
+	s = sl->src;
+	TAILQ_REMOVE(&s->slots, sl, entry);
+	s->nslots--;
+	fair_nslots--;
+	free(sl);
+	fair_src_put(s);
+}
+
+void
+fair_count(const struct sockaddr *sa, enum fair_reason r)
+{
+	struct fair_tally *t = &fair_tally[r];
+	struct fair_key	 a, b;
+
+	fair_counted[r]++;
+	if (r == FAIR_R_SOURCE_SHARE)
+		metric_inc(M_REFUSED_SHARE);
+	t->n++;
+	fair_key_of(sa, &a);
+	if (t->votes > 0)
+		fair_key_of((struct sockaddr *)&t->cand, &b);
+	if (t->votes == 0) {
+		memcpy(&t->cand, sa, sa->sa_family == AF_INET6 ?
+		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		t->votes = 1;
+	} else if (memcmp(&a, &b, sizeof(a)) == 0)
+		t->votes++;
+	else
+		t->votes--;
+}
+
+void
+fair_log_flush(uint64_t now)
+{
+	char		 src[INET6_ADDRSTRLEN + 8];
+	size_t		 r;
+	double		 secs = (double)(now - fair_iv_start) / 1000.0;
+
+	for (r = 0; r < FAIR_R__COUNT; r++) {
+		if (fair_tally[r].n == 0)
+			continue;
+		fair_source_format((struct sockaddr *)&fair_tally[r].cand, src,
+		    sizeof(src));
+		log_info("%s %llu connections reason=%s over %.1fs, top source %s",
+		    r == FAIR_R_EVICTED ? "evicted" : "refused",
+		    (unsigned long long)fair_tally[r].n, fair_reason_names[r],
+		    secs, src);
+		memset(&fair_tally[r], 0, sizeof(fair_tally[r]));
+	}
+	fair_iv_start = now;
+}
+
+void
+fair_source_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	struct fair_key	 k;
+	char		 a[INET6_ADDRSTRLEN];
+
+	fair_key_of(sa, &k);
+	if (inet_ntop(k.family, k.addr, a, sizeof(a)) == NULL)
+		snprintf(a, sizeof(a), "?");
+	snprintf(buf, len, "%s/%u", a, k.family == AF_INET ? fair_cf.prefix4 :
+	    fair_cf.prefix6);
+}
+
+size_t
+fair_source_slots(const struct sockaddr *sa)
+{
+	struct fair_src	*s = fair_hash ? fair_src_get(sa, 0) : NULL;
+
+	return (s != NULL ? s->nslots : 0);
+}
+
+size_t
+fair_source_handshakes(const struct sockaddr *sa)
+{
+	struct fair_src	*s = fair_hash ? fair_src_get(sa, 0) : NULL;
+
+	return (s != NULL ? s->nhs : 0);
+}
+
+size_t
+fair_sources(void)
+{
+	return (fair_nsrc);
+}
+
+size_t
+fair_waiting(void)
+{
+	return (fair_nroom);
+}

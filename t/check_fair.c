@@ -1,0 +1,336 @@
+/* check_fair.c: the share arithmetic of fair.c, driven by hand (no loop, no sockets). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fair.h"
+
+#define CAP	4
+
+static struct fair_config cf;
+static void	*granted[16];
+static size_t	 ngranted;
+
+static void
+grant(void *owner)
+{
+	granted[ngranted++] = owner;
+}
+
+static void
+setup(void)
+{
+	memset(&cf, 0, sizeof(cf));
+	cf.enabled = 1;
+	cf.prefix4 = 32;
+	cf.prefix6 = 64;
+	cf.max_slots = CAP;
+	cf.max_handshakes = 4;
+	cf.stale_ms = 1000;
+	ngranted = 0;
+	fair_init(NULL, &cf, grant);
+}
+
+static void
+teardown(void)
+{
+	fair_shutdown();
+}
+
+/* A socket address from text: "10.0.0.1" or "2001:db8::1". */
+static struct sockaddr *
+addr(const char *s)
+{
+	static struct sockaddr_storage	 ss[8];
+	static int			 i;
+	struct sockaddr_storage		*p = &ss[i++ % 8];
+
+	memset(p, 0, sizeof(*p));
+	if (strchr(s, ':') != NULL) {
+		((struct sockaddr_in6 *)p)->sin6_family = AF_INET6;
+		ck_assert_int_eq(inet_pton(AF_INET6, s,
+		    &((struct sockaddr_in6 *)p)->sin6_addr), 1);
+	} else {
+		((struct sockaddr_in *)p)->sin_family = AF_INET;
+		ck_assert_int_eq(inet_pton(AF_INET, s,
+		    &((struct sockaddr_in *)p)->sin_addr), 1);
+	}
+	return ((struct sockaddr *)p);
+}
+
+#define SALEN	((socklen_t)sizeof(struct sockaddr_in6))
+
+/* Admit from a, taking the slot as owner; returns the verdict. */
+static enum fair_verdict
+arrive(const char *a, void *owner, uint64_t now, struct fair_slot **slot,
+    void **victim)
+{
+	enum fair_verdict v = fair_admit(addr(a), SALEN, -1, now, victim);
+
+	if (v == FAIR_ADMIT || v == FAIR_EVICT)
+		*slot = fair_take(addr(a), owner, now);
+	return (v);
+}
+
+START_TEST(test_lone_source_gets_all)
+{
+	struct fair_slot *sl[CAP];
+	int		 own[CAP + 1];
+	void		*victim;
+	size_t		 i;
+
+	for (i = 0; i < CAP; i++)
+		ck_assert_int_eq(arrive("10.0.0.1", &own[i], 0, &sl[i], &victim),
+		    FAIR_ADMIT);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.1")), CAP);
+	/* At the cap, alone: it waits (as in the backlog), it is not refused. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.1"), SALEN, -1, 10, &victim),
+	    FAIR_QUEUED);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 0);
+	/* Its handshakes are not held back either. */
+	for (i = 0; i < CAP; i++)
+		ck_assert_int_eq(fair_hs_begin(sl[i]), 1);
+	fair_release(sl[0]);
+	{
+		struct sockaddr_storage	 ss;
+		socklen_t		 len;
+		int			 fd;
+
+		ck_assert_int_eq(fair_next(20, &fd, &ss, &len, &victim), 1);
+		ck_assert_ptr_null(victim);
+	}
+	for (i = 1; i < CAP; i++)
+		fair_release(sl[i]);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
+START_TEST(test_two_sources_split)
+{
+	struct fair_slot *a[CAP], *b[CAP];
+	int		 oa[CAP], ob[CAP];
+	void		*victim;
+	size_t		 i;
+
+	for (i = 0; i < CAP; i++)
+		ck_assert_int_eq(arrive("10.0.0.1", &oa[i], 0, &a[i], &victim),
+		    FAIR_ADMIT);
+	fair_stage(a[3], FAIR_ST_HANDSHAKE);	/* busier than a[1], a[2] */
+	fair_stage(a[0], FAIR_ST_HANDSHAKE);
+	/* A new source under its share (CAP/2) takes a slot from the busy one:
+	 * the oldest connection still silent before its version line. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 5, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &oa[1]);
+	fair_release(a[1]);
+	b[0] = fair_take(addr("10.0.0.2"), &ob[0], 5);
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 6, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &oa[2]);
+	fair_release(a[2]);
+	b[1] = fair_take(addr("10.0.0.2"), &ob[1], 6);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.1")), 2);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.2")), 2);
+	/* Both at their share: the next one of either waits ... */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 7, &victim),
+	    FAIR_QUEUED);
+	/* ... and one over its share while another source waits is refused. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.1"), SALEN, -1, 8, &victim),
+	    FAIR_REFUSE);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
+	/* A third source gets in: share 4/3 = 1, the sources at 2 give way. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 9, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_nonnull(victim);
+	fair_room_close();
+	fair_release(a[0]);
+	fair_release(a[3]);
+	fair_release(b[0]);
+	fair_release(b[1]);
+}
+END_TEST
+
+START_TEST(test_never_evict_late)
+{
+	struct fair_slot *a[CAP];
+	int		 oa[CAP];
+	void		*victim;
+	size_t		 i;
+
+	for (i = 0; i < CAP; i++) {
+		ck_assert_int_eq(arrive("10.0.0.1", &oa[i], 0, &a[i], &victim),
+		    FAIR_ADMIT);
+		fair_stage(a[i], FAIR_ST_LATE);		/* all sending secrets */
+	}
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 5, &victim),
+	    FAIR_QUEUED);
+	fair_room_close();
+	for (i = 0; i < CAP; i++)
+		fair_release(a[i]);
+}
+END_TEST
+
+START_TEST(test_stale_replaced)
+{
+	struct fair_slot *a[CAP];
+	int		 oa[CAP];
+	void		*victim;
+	struct sockaddr_storage ss;
+	socklen_t	 len;
+	int		 fd;
+	size_t		 i;
+
+	for (i = 0; i < CAP; i++)
+		ck_assert_int_eq(arrive("10.0.0.1", &oa[i], i, &a[i], &victim),
+		    FAIR_ADMIT);
+	/* Lone and silent: the newcomer waits, then replaces the oldest. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.1"), SALEN, 7, 100, &victim),
+	    FAIR_QUEUED);
+	ck_assert_int_eq(fair_next(500, &fd, &ss, &len, &victim), 0);
+	ck_assert_uint_eq(fair_next_stale_ms(500), 500);
+	ck_assert_int_eq(fair_next(1000, &fd, &ss, &len, &victim), 1);
+	ck_assert_int_eq(fd, 7);
+	ck_assert_ptr_eq(victim, &oa[0]);
+	for (i = 0; i < CAP; i++)
+		fair_release(a[i]);
+}
+END_TEST
+
+START_TEST(test_ipv6_prefix)
+{
+	char		 buf[64];
+
+	struct fair_slot *x = fair_take(addr("2001:db8::1"), &buf[0], 0);
+	struct fair_slot *y = fair_take(addr("2001:db8::ffff:2"), &buf[1], 0);
+	struct fair_slot *z = fair_take(addr("2001:db8:0:1::1"), &buf[2], 0);
+	struct fair_slot *m = fair_take(addr("::ffff:10.0.0.9"), &buf[3], 0);
+
+	ck_assert_uint_eq(fair_source_slots(addr("2001:db8::77")), 2);
+	ck_assert_uint_eq(fair_source_slots(addr("2001:db8:0:1::2")), 1);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.9")), 1);	/* mapped */
+	ck_assert_uint_eq(fair_sources(), 3);
+	fair_source_format(addr("2001:db8::1"), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2001:db8::/64");
+	fair_release(x);
+	fair_release(y);
+	fair_release(z);
+	fair_release(m);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
+START_TEST(test_prefix_options)
+{
+	char		 buf[64];
+	struct fair_slot *x, *y, *z;
+
+	fair_shutdown();
+	cf.prefix4 = 24;
+	cf.prefix6 = 48;
+	fair_init(NULL, &cf, grant);
+	x = fair_take(addr("10.0.0.1"), &buf[0], 0);
+	y = fair_take(addr("10.0.0.200"), &buf[1], 0);
+	z = fair_take(addr("2001:db8:0:5::1"), &buf[2], 0);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.7")), 2);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.1.1")), 0);
+	ck_assert_uint_eq(fair_source_slots(addr("2001:db8:0:9::9")), 1);
+	fair_source_format(addr("10.0.0.200"), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "10.0.0.0/24");
+	fair_source_format(addr("2001:db8:0:5::1"), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2001:db8::/48");
+	fair_release(x);
+	fair_release(y);
+	fair_release(z);
+}
+END_TEST
+
+START_TEST(test_handshake_round_robin)
+{
+	struct fair_slot *a[6], *b[3];
+	int		 oa[6], ob[3];
+	size_t		 i;
+
+	fair_shutdown();
+	cf.max_slots = 100;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < 6; i++)
+		a[i] = fair_take(addr("10.0.0.4"), &oa[i], 0);
+	for (i = 0; i < 3; i++)
+		b[i] = fair_take(addr("10.0.0.2"), &ob[i], 0);
+	/* Alone, the hammering source may use every turn (4). */
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(fair_hs_begin(a[i]), 1);
+	ck_assert_int_eq(fair_hs_begin(a[4]), 0);
+	ck_assert_int_eq(fair_hs_begin(a[5]), 0);
+	/* The honest source queues behind the full turns ... */
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(fair_hs_begin(b[i]), 0);
+	/* ... and gets each freed turn until it holds its share (2), although
+	 * the hammering source queued first; then they alternate. */
+	fair_hs_end(a[0]);
+	ck_assert_uint_eq(ngranted, 1);
+	ck_assert_ptr_eq(granted[0], &ob[0]);
+	fair_hs_end(a[1]);
+	ck_assert_ptr_eq(granted[1], &ob[1]);
+	fair_hs_end(a[2]);	/* b at its share, a under it now */
+	ck_assert_ptr_eq(granted[2], &oa[4]);
+	fair_hs_end(a[3]);	/* a runs 1, b 2: a is under its share */
+	ck_assert_ptr_eq(granted[3], &oa[5]);
+	ck_assert_uint_eq(fair_source_handshakes(addr("10.0.0.2")), 2);
+	for (i = 0; i < 6; i++)
+		fair_release(a[i]);	/* a[4]'s turn goes to b's last */
+	ck_assert_uint_eq(ngranted, 5);
+	ck_assert_ptr_eq(granted[4], &ob[2]);
+	for (i = 0; i < 3; i++)
+		fair_release(b[i]);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
+START_TEST(test_disabled_admits_all)
+{
+	void		*victim;
+	struct fair_slot *s[CAP + 2];
+	int		 o[CAP + 2];
+	size_t		 i;
+
+	fair_shutdown();
+	cf.enabled = 0;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < CAP + 2; i++) {
+		ck_assert_int_eq(arrive("10.0.0.1", &o[i], 0, &s[i], &victim),
+		    FAIR_ADMIT);
+		ck_assert_int_eq(fair_hs_begin(s[i]), 1);
+	}
+	for (i = 0; i < CAP + 2; i++)
+		fair_release(s[i]);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("fair");
+	TCase	*tc = tcase_create("shares");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lone_source_gets_all);
+	tcase_add_test(tc, test_two_sources_split);
+	tcase_add_test(tc, test_never_evict_late);
+	tcase_add_test(tc, test_stale_replaced);
+	tcase_add_test(tc, test_ipv6_prefix);
+	tcase_add_test(tc, test_prefix_options);
+	tcase_add_test(tc, test_handshake_round_robin);
+	tcase_add_test(tc, test_disabled_admits_all);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
