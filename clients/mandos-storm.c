@@ -70,6 +70,8 @@ struct storm_run {
 	struct event		*ev_retry;
 	struct sockaddr_storage	 addr;
 	socklen_t		 addrlen;
+	struct sockaddr_storage	 bind;		/* --bind: the source address */
+	socklen_t		 bindlen;	/* 0: the kernel's choice */
 	struct storm_conn	*slots;
 	struct storm_conn	*free;
 	uint64_t		 started;	/* connections begun */
@@ -96,6 +98,7 @@ static void	 storm_badusage(const char *, ...)
 static uint64_t	 storm_number(const char *, const char *, uint64_t, uint64_t);
 static double	 storm_seconds(const char *, const char *);
 static void	 storm_resolve(const char *);
+static void	 storm_bind(const char *);
 static void	 storm_raise_nofile(void);
 static void	 storm_launch(void);
 static void	 storm_retry_cb(evutil_socket_t, short, void *);
@@ -156,6 +159,22 @@ storm_quantile(const double *v, size_t n, double q)
 	return (v[(r > n ? n : r) - 1]);
 }
 
+/* --bind: a numeric source address, any port. */
+static void
+storm_bind(const char *spec)
+{
+	struct addrinfo	 hints, *ai;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	if (getaddrinfo(spec, "0", &hints, &ai) != 0)
+		storm_badusage("--bind: bad address \"%s\"", spec);
+	memcpy(&storm.bind, ai->ai_addr, ai->ai_addrlen);
+	storm.bindlen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+}
+
 /* Print the options, one line each, and exit with status. */
 static void
 storm_usage(FILE *f, int status)
@@ -166,6 +185,7 @@ storm_usage(FILE *f, int status)
 "       mandos-storm --hold N --hold-stage connect|version|handshake --connect HOST:PORT\n"
 "       mandos-storm --inproc N [--clients N] [--json]\n"
 "  -c, --connect HOST:PORT    server to storm ([v6]:port, v4:port or name:port)\n"
+"      --bind ADDR            connect from source address ADDR (e.g. 127.0.0.2)\n"
 "  -n, --clients N            distinct client keys, used round-robin (default 100)\n"
 "      --first-client K       first client index (default 0)\n"
 "  -s, --seed S               key and secret seed (default \"mandos\")\n"
@@ -372,8 +392,9 @@ storm_start(void)
 		storm_record(SR_CONNECT, now, now);
 		return (-1);
 	}
-	if (connect(fd, (struct sockaddr *)&storm.addr, storm.addrlen) == -1 &&
-	    errno != EINPROGRESS) {
+	if ((storm.bindlen > 0 && bind(fd, (struct sockaddr *)&storm.bind,
+	    storm.bindlen) == -1) || (connect(fd, (struct sockaddr *)&storm.addr,
+	    storm.addrlen) == -1 && errno != EINPROGRESS)) {
 		close(fd);
 		storm_record(SR_CONNECT, now, now);
 		return (-1);
@@ -804,6 +825,7 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "connect",	  required_argument, NULL, 'c' },
+		{ "bind",	  required_argument, NULL, 'B' },
 		{ "clients",	  required_argument, NULL, 'n' },
 		{ "first-client", required_argument, NULL, 'F' },
 		{ "seed",	  required_argument, NULL, 's' },
@@ -852,6 +874,9 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 'c':
 			conf.connect = optarg;
+			break;
+		case 'B':
+			storm_bind(optarg);
 			break;
 		case 'n':
 			conf.nclients = (unsigned)storm_number("--clients",
