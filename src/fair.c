@@ -8,12 +8,15 @@
  *    its share, evicting that source's cheapest connection (silent before
  *    the version line first, then queued, in handshake, waiting for
  *    approval; never one that is sending its secret);
- *  - a newcomer at or over its share is refused while another source waits;
  *  - otherwise it waits in a small room (FAIR_ROOM) for a slot, as it would
- *    have in the kernel's backlog. A waiter may also replace a connection of
- *    its own source (or of one at or over its share) that has been silent for
- *    stale_ms before its version line: a lone source of silent peers cannot
- *    keep the backlog behind it blocked until their deadlines.
+ *    have in the kernel's backlog; freed slots go to the waiter whose source
+ *    holds fewest. A waiter may also replace a connection of its own source
+ *    (or of one at or over its share) silent for stale_ms before its version
+ *    line: a lone source of silent peers cannot keep the backlog behind it
+ *    blocked until their deadlines;
+ *  - when the room is full, the source with most waiters gives way: its
+ *    newest connection is refused (closed before any TLS work), so a flood
+ *    costs only the flooder, and a source with few waiters always gets in.
  * So a lone source gets every slot and a backlog, as before, and a rack
  * behind one NAT is served at full speed.
  *
@@ -366,13 +369,6 @@ fair_make_room(struct fair_src *s, uint64_t now)
 	return (NULL);
 }
 
-/* Does anyone but s wait in the room? */
-static int
-fair_others_wait(const struct fair_src *s)
-{
-	return (fair_nroom > (s != NULL ? s->nwait : 0));
-}
-
 /* Put a connection in the room. */
 static void
 fair_room_push(int fd, const struct sockaddr *sa, socklen_t salen,
@@ -407,44 +403,36 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 {
 	struct fair_src	*s;
 	struct fair_slot *v;
-	size_t		 i, j, share;
+	size_t		 i, j = FAIR_ROOM;
 
 	*victim = NULL;
 	if (!fair_cf.enabled || (fair_nslots < fair_cf.max_slots &&
 	    fair_nroom == 0))
 		return (FAIR_ADMIT);
 	s = fair_src_get(sa, 0);
-	if (fair_nslots < fair_cf.max_slots)	/* room not drained yet: queue */
-		goto queue;
-	share = fair_share(fair_nwith(s));
-	if ((v = fair_make_room(s, now)) != NULL) {
+	if (fair_nslots >= fair_cf.max_slots &&	/* else: the room drains first */
+	    (v = fair_make_room(s, now)) != NULL) {
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
-	if ((s != NULL ? s->nslots : 0) >= share && fair_others_wait(s))
-		goto refuse;
-queue:
 	if (fair_nroom < FAIR_ROOM) {
 		fair_room_push(fd, sa, salen, sa, now);
 		return (FAIR_QUEUED);
 	}
-	/* Full room: an under-share newcomer takes the place of the newest
-	 * waiter of the source with most waiters. */
-	if ((s != NULL ? s->nslots : 0) < fair_share(fair_nwith(s))) {
-		for (i = 0, j = FAIR_ROOM; i < fair_nroom; i++)
-			if (fair_room[i].src != s && (j == FAIR_ROOM ||
-			    fair_room[i].src->nwait >= fair_room[j].src->nwait))
-				j = i;
-		if (j != FAIR_ROOM && fair_room[j].src->nwait > 1) {
-			fair_count((struct sockaddr *)&fair_room[j].ss,
-			    FAIR_R_SOURCE_SHARE);
-			close(fair_room[j].fd);
-			fair_room_pop(j);
-			fair_room_push(fd, sa, salen, sa, now);
-			return (FAIR_QUEUED);
-		}
+	/* A full room: the source with most waiters gives way, the newcomer's
+	 * own or, if another has more, that one's newest waiter. */
+	for (i = 0; i < fair_nroom; i++)
+		if (fair_room[i].src != s && (j == FAIR_ROOM ||
+		    fair_room[i].src->nwait >= fair_room[j].src->nwait))
+			j = i;
+	if (j != FAIR_ROOM && fair_room[j].src->nwait > (s ? s->nwait : 0)) {
+		fair_count((struct sockaddr *)&fair_room[j].ss,
+		    FAIR_R_SOURCE_SHARE);
+		close(fair_room[j].fd);
+		fair_room_pop(j);
+		fair_room_push(fd, sa, salen, sa, now);
+		return (FAIR_QUEUED);
 	}
-refuse:
 	fair_count(sa, FAIR_R_SOURCE_SHARE);
 	return (FAIR_REFUSE);
 }
@@ -459,13 +447,10 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
 	*victim = NULL;
 	if (fair_nroom == 0)
 		return (0);
-	/* First the oldest waiter under its share, else the oldest. */
-	for (i = 0; i < fair_nroom && pick == FAIR_ROOM; i++)
-		if (fair_room[i].src->nslots <
-		    fair_share(fair_nwith(fair_room[i].src)))
+	/* The oldest waiter of the source holding fewest slots. */
+	for (i = 0, pick = 0; i < fair_nroom; i++)
+		if (fair_room[i].src->nslots < fair_room[pick].src->nslots)
 			pick = i;
-	if (pick == FAIR_ROOM)
-		pick = 0;
 	if (fair_nslots >= fair_cf.max_slots) {
 		for (i = pick; i < fair_nroom + pick && v == NULL; i++)
 			v = fair_make_room(fair_room[i % fair_nroom].src, now);

@@ -134,13 +134,21 @@ START_TEST(test_two_sources_split)
 	b[1] = fair_take(addr("10.0.0.2"), &ob[1], 6);
 	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.1")), 2);
 	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.2")), 2);
-	/* Both at their share: the next one of either waits ... */
-	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 7, &victim),
-	    FAIR_QUEUED);
-	/* ... and one over its share while another source waits is refused. */
+	/* Both at their share: the next ones wait, up to a full room ... */
+	for (i = 0; i < FAIR_ROOM; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 7,
+		    &victim), FAIR_QUEUED);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 0);
+	/* ... then the source with most waiters gives way: another source's
+	 * newcomer takes the place of its newest waiter ... */
 	ck_assert_int_eq(fair_admit(addr("10.0.0.1"), SALEN, -1, 8, &victim),
-	    FAIR_REFUSE);
+	    FAIR_QUEUED);
 	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
+	/* ... and its own newcomers are refused at once. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 8, &victim),
+	    FAIR_REFUSE);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 2);
+	ck_assert_int_eq(fair_waiting(), FAIR_ROOM);
 	/* A third source gets in: share 4/3 = 1, the sources at 2 give way. */
 	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 9, &victim),
 	    FAIR_EVICT);
