@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -415,4 +416,128 @@ lsn_family(void)
 	if (lsn_sockname(&ss) == -1)
 		return (-1);
 	return (ss.ss_family);
+}
+
+/*
+ * Steering by source, for a SO_REUSEPORT group of n listening sockets (one
+ * per network worker): a classic BPF program that the kernel runs on each
+ * SYN picks the socket from the source address masked to the source prefix,
+ * so all of one source's connections meet in one worker and that worker's
+ * fair shares are exact. The program sees the packet from the end of the TCP
+ * header, so it reads the addresses relative to the network header
+ * (SKF_NET_OFF); skb->protocol tells IPv4 (a dual-stack socket's IPv4 peers
+ * included) from IPv6. The index is a socket's place in the group (the order
+ * of binding; when one leaves, the last takes its place). Another protocol
+ * returns n: out of range, the kernel then uses its own hash.
+ */
+#define LSN_STEER_MUL	0x9e3779b1U	/* Fibonacci hashing's odd multiplier */
+#define LSN_STEER_MAX	64		/* instructions: at most 49 */
+
+/* The mask of word i (0-based, 32 bits each) of a prefix of bits. */
+static uint32_t
+lsn_steer_mask(unsigned bits, unsigned i)
+{
+	if (bits >= 32 * (i + 1))
+		return (0xffffffffU);
+	if (bits <= 32 * i)
+		return (0);
+	return (0xffffffffU << (32 - (bits - 32 * i)));
+}
+
+/* Append one masked address word to the hash kept in M[0]. */
+static void
+lsn_steer_word(struct sock_filter *f, size_t *n, uint32_t off, uint32_t mask)
+{
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+	    (uint32_t)SKF_NET_OFF + off);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, mask);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_W | BPF_MEM, 0);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MUL | BPF_K,
+	    LSN_STEER_MUL);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ST, 0);
+}
+
+/* A = (M[0] ^ M[0] >> 16) % nsocks; return A. */
+static void
+lsn_steer_finish(struct sock_filter *f, size_t *n, unsigned nsocks)
+{
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_MISC | BPF_TAX, 0);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nsocks);
+	f[(*n)++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
+}
+
+int
+lsn_steer_by_source(int fd, unsigned nsocks, unsigned prefix4,
+    unsigned prefix6, char **errstr)
+{
+	struct sock_filter	 f[LSN_STEER_MAX];
+	struct sock_fprog	 prog;
+	size_t			 n = 0, jv6, i;
+
+	if (nsocks < 1 || prefix4 > 32 || prefix6 > 128) {
+		xasprintf(errstr, "steering: bad arguments");
+		return (-1);
+	}
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS,
+	    (uint32_t)SKF_AD_OFF + SKF_AD_PROTOCOL);
+	jv6 = n;	/* IPv4 falls through; IPv6 jumps; else: out of range */
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x0800,
+	    1, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_IMM, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_ST, 0);
+	lsn_steer_word(f, &n, 12, lsn_steer_mask(prefix4, 0));	/* saddr */
+	lsn_steer_finish(f, &n, nsocks);
+	f[jv6 + 1].k = (uint32_t)(n - (jv6 + 2));	/* JA: to the IPv6 test */
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x86dd,
+	    1, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, nsocks);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_IMM, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_ST, 0);
+	for (i = 0; i < 4 && lsn_steer_mask(prefix6, (unsigned)i) != 0; i++)
+		lsn_steer_word(f, &n, 8 + 4 * (uint32_t)i,	/* saddr */
+		    lsn_steer_mask(prefix6, (unsigned)i));
+	lsn_steer_finish(f, &n, nsocks);
+	prog.len = (unsigned short)n;
+	prog.filter = f;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog)) == -1) {
+		xasprintf(errstr, "SO_ATTACH_REUSEPORT_CBPF: %s", strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* One word of the hash, as the program computes it. */
+static uint32_t
+lsn_steer_mix(uint32_t h, const uint8_t *p, uint32_t mask)
+{
+	uint32_t	 w = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			    (uint32_t)p[2] << 8 | p[3];
+
+	return (((w & mask) ^ h) * LSN_STEER_MUL);
+}
+
+unsigned
+lsn_steer_index(const struct sockaddr *sa, unsigned nsocks, unsigned prefix4,
+    unsigned prefix6)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const uint8_t	*a;
+	uint32_t	 h = 0;
+	unsigned	 i;
+
+	if (sa->sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		a = s6->sin6_addr.s6_addr;
+		for (i = 0; i < 4 && lsn_steer_mask(prefix6, i) != 0; i++)
+			h = lsn_steer_mix(h, a + 4 * i, lsn_steer_mask(prefix6, i));
+	} else {
+		a = sa->sa_family == AF_INET6 ? s6->sin6_addr.s6_addr + 12 :
+		    (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		h = lsn_steer_mix(0, a, lsn_steer_mask(prefix4, 0));
+	}
+	return ((h ^ h >> 16) % nsocks);
 }

@@ -3,6 +3,7 @@
 #define MANDOSD_LISTEN_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct event_base;
 
@@ -26,6 +27,14 @@ void	 lsn_close(void);
 /* Port and family of the first listener (for logs and Zeroconf). */
 int	 lsn_port(void);
 int	 lsn_family(void);
+/* Attach to one socket of a SO_REUSEPORT group of nsocks a program that
+ * sends each source (address masked to prefix4 / prefix6) always to the
+ * same socket; -1 with *errstr. For the network workers. */
+int	 lsn_steer_by_source(int fd, unsigned nsocks, unsigned prefix4,
+	    unsigned prefix6, char **errstr);
+/* The group index that program picks for a peer address. */
+unsigned lsn_steer_index(const struct sockaddr *, unsigned nsocks,
+	    unsigned prefix4, unsigned prefix6);
 /* "[addr]:port" of the first listener. */
 void	 lsn_describe(char *, size_t);
 
