@@ -340,9 +340,10 @@ parent_log_counters(void)
 	for (i = 0; i < RESULT__COUNT && n < sizeof(buf); i++)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s=%llu",
 		    metric_result_name(i), (unsigned long long)metric_result[i]);
-	log_info("counters: accepted=%llu active=%lld%s",
+	log_info("counters: accepted=%llu active=%lld%s refused_source_share=%llu",
 	    (unsigned long long)metric_val[M_ACCEPTED],
-	    (long long)metric_active, buf);
+	    (long long)metric_active, buf,
+	    (unsigned long long)metric_val[M_REFUSED_SHARE]);
 }
 
 static void

@@ -1,0 +1,136 @@
+#!/bin/bash
+# hostile.sh: an honest source's boot storm against hostile sources, with and
+# without mandosd's per-source fair shares.
+#
+#   honest   127.0.0.2: CLIENTS (300) distinct clients boot at once
+#            (mandos-storm --concurrency CLIENTS); every one must get its
+#            secret; p50/p99 from connect to close.
+#   holder   127.0.0.3: HOLD (1100) silent connections, past the whole cap
+#            (--max-connections CAP, 1000), held for the run.
+#   hammer   127.0.0.4: unknown-key handshakes at full speed
+#            (concurrency HAMMER, 200; keys not in the table).
+# Scenarios, interleaved REPEAT (3) times, medians printed:
+#   alone      the honest source only (fair shares on)
+#   fair       under attack, fair shares on (the default)
+#   no-fair    under attack, --no-fair-share
+# Every loop is bounded: the honest storm has a deadline (TIMEOUT, 20 s per
+# connection), the attackers a duration, and all are stopped by pid.
+# Environment: BUILD (build dir, default .), CLIENTS, CAP, HOLD, HAMMER,
+# REPEAT, TIMEOUT, VERSION_TIMEOUT (mandosd's, 10s), KEEP=1.
+set -uo pipefail
+
+die() { echo "hostile.sh: $*" >&2; exit 2; }
+BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
+CLIENTS=${CLIENTS:-300}
+CAP=${CAP:-1000}
+HOLD=${HOLD:-1100}
+HAMMER=${HAMMER:-200}
+REPEAT=${REPEAT:-3}
+TIMEOUT=${TIMEOUT:-20}
+VERSION_TIMEOUT=${VERSION_TIMEOUT:-10s}
+STORM=$BUILD/clients/mandos-storm
+MANDOSD=$BUILD/src/mandosd
+[ -x "$STORM" ] || die "no $STORM (set BUILD)"
+[ -x "$MANDOSD" ] || die "no $MANDOSD (set BUILD)"
+
+work=$(mktemp -d /tmp/bench-hostile.XXXXXX) || die "mktemp"
+spid="" hpid="" kpid=""
+stop() {	# stop what we started, by pid
+	local p
+	for p in $hpid $kpid $spid; do
+		kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	spid="" hpid="" kpid=""
+}
+cleanup() {
+	stop
+	[ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf -- "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+"$STORM" --make-table "$CLIENTS" --seed bench-honest >"$work/clients.json" || die "make-table"
+ulimit -n 4096 2>/dev/null
+
+# serve ARGS: start mandosd on 127.0.0.1, any port; sets spid, port.
+serve() {
+	: >"$work/mandosd.log"
+	"$MANDOSD" --foreground --address 127.0.0.1 --port 0 --no-zeroconf \
+	    --control '' --statedir '' --clients "$work/clients.json" \
+	    --max-connections "$CAP" --version-timeout "$VERSION_TIMEOUT" "$@" \
+	    >>"$work/mandosd.log" 2>&1 &
+	spid=$!
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*listening on \[.*\]:\([0-9]*\),.*/\1/p' "$work/mandosd.log" | head -n1)
+		[ -n "$port" ] && return 0
+		sleep 0.1
+	done
+	die "mandosd did not start: $(tail -n3 "$work/mandosd.log")"
+}
+
+# attack: the holder fills the cap, then the hammer starts.
+attack() {
+	local dur=$((TIMEOUT * 2 + 10))
+	"$STORM" --connect "127.0.0.1:$port" --bind 127.0.0.3 --hold "$HOLD" \
+	    --hold-stage connect --duration "$dur" --quiet >"$work/hold.out" 2>&1 &
+	hpid=$!
+	for _ in $(seq 100); do
+		kill -USR1 "$spid"
+		sleep 0.1
+		grep -q "counters: .*active=$CAP " "$work/mandosd.log" && break
+	done
+	"$STORM" --connect "127.0.0.1:$port" --bind 127.0.0.4 --seed bench-hostile \
+	    --clients 1000 --concurrency "$HAMMER" --duration "$dur" --expect none \
+	    --timeout 5 --quiet >"$work/hammer.out" 2>&1 &
+	kpid=$!
+	sleep 1
+}
+
+# honest NAME: the honest storm; appends "ok p50 p99" to $work/NAME.
+honest() {
+	"$STORM" --connect "127.0.0.1:$port" --bind 127.0.0.2 --seed bench-honest \
+	    --clients "$CLIENTS" --count "$CLIENTS" --concurrency "$CLIENTS" \
+	    --timeout "$TIMEOUT" --json --quiet >"$work/honest.json" 2>&1
+	python3 - "$work/honest.json" >>"$work/$1" <<'PY'
+import json, sys
+try:
+    o = json.load(open(sys.argv[1]))
+    print(o["ok"], o["p50_ms"], o["p99_ms"])
+except Exception:
+    print(0, "nan", "nan")
+PY
+}
+
+refused() {	# refusals and evictions the server counted
+	local n
+	n=$(grep -c 'counters:' "$work/mandosd.log")
+	kill -USR1 "$spid"
+	for _ in $(seq 50); do
+		[ "$(grep -c 'counters:' "$work/mandosd.log")" -gt "$n" ] && break
+		sleep 0.1
+	done
+	grep 'counters:' "$work/mandosd.log" | tail -n1 |
+	    sed -n 's/.*evicted=\([0-9]*\).*refused_source_share=\([0-9]*\).*/evicted \1, refused \2/p'
+}
+
+for r in $(seq "$REPEAT"); do
+	serve; honest alone; stop
+	serve; attack; honest fair; echo "  run $r fair: $(refused)" >&2; stop
+	serve --no-fair-share; attack; honest nofair; stop
+	echo "run $r of $REPEAT done" >&2
+done
+
+median() {	# median of column $2 of file $1
+	sort -g -k"$2","$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print v[int((NR + 1) / 2)] }'
+}
+echo "honest source (127.0.0.2), $CLIENTS clients at once; cap $CAP; holder $HOLD silent (127.0.0.3), hammer $HAMMER unknown-key (127.0.0.4); median of $REPEAT"
+printf "%-28s %8s %10s %10s\n" scenario secrets p50_ms p99_ms
+for s in alone fair nofair; do
+	case $s in
+	alone) name="alone";;
+	fair) name="under attack, fair shares";;
+	nofair) name="under attack, --no-fair-share";;
+	esac
+	printf "%-28s %8s %10s %10s\n" "$name" "$(median "$work/$s" 1)/$CLIENTS" \
+	    "$(median "$work/$s" 2)" "$(median "$work/$s" 3)"
+done
