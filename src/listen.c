@@ -269,7 +269,10 @@ lsn_conn_closed(void)
 {
 	if (lsn_admitting)
 		return;
-	lsn_drain();
+	/* Hand the slot out from the loop, not from inside conn_close(): a
+	 * caller walking the connections must not see one evicted under it. */
+	if (fair_waiting() > 0 && lsn_stale_ev != NULL)
+		event_active(lsn_stale_ev, EV_TIMEOUT, 1);
 	lsn_resume();
 }
 
