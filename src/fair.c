@@ -535,7 +535,7 @@ fair_stage(struct fair_slot *sl, enum fair_stage st)
 		sl->stage = (uint8_t)st;
 }
 
-/* Sources running or queueing handshakes changed by d. */
+/* Keep the count of sources running or queueing handshakes, after s changed. */
 static void
 fair_hs_active(struct fair_src *s, int before)
 {

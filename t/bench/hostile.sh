@@ -8,15 +8,19 @@
 #   holder   127.0.0.3: HOLD (1100) silent connections, past the whole cap
 #            (--max-connections CAP, 1000), held for the run.
 #   hammer   127.0.0.4: unknown-key handshakes at full speed
-#            (concurrency HAMMER, 200; keys not in the table).
+#            (concurrency HAMMER, 600; keys not in the table).
 # Scenarios, interleaved REPEAT (3) times, medians printed:
 #   alone      the honest source only (fair shares on)
 #   fair       under attack, fair shares on (the default)
 #   no-fair    under attack, --no-fair-share
+#   hammer     the hammer alone against the honest source (no holder), with
+#   hammer-nf  and without fair shares: the handshake turns on their own
 # Every loop is bounded: the honest storm has a deadline (TIMEOUT, 20 s per
 # connection), the attackers a duration, and all are stopped by pid.
 # Environment: BUILD (build dir, default .), CLIENTS, CAP, HOLD, HAMMER,
-# REPEAT, TIMEOUT, VERSION_TIMEOUT (mandosd's, 10s), KEEP=1.
+# REPEAT, TIMEOUT, VERSION_TIMEOUT (mandosd's, 10s), SCENARIOS (a subset of
+# "alone alonenf fair nofair hfair hnofair"; alonenf: alone, --no-fair-share,
+# what the fair shares cost a lone source), KEEP=1.
 set -uo pipefail
 
 die() { echo "hostile.sh: $*" >&2; exit 2; }
@@ -24,7 +28,7 @@ BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
 CLIENTS=${CLIENTS:-300}
 CAP=${CAP:-1000}
 HOLD=${HOLD:-1100}
-HAMMER=${HAMMER:-200}
+HAMMER=${HAMMER:-600}
 REPEAT=${REPEAT:-3}
 TIMEOUT=${TIMEOUT:-20}
 VERSION_TIMEOUT=${VERSION_TIMEOUT:-10s}
@@ -68,22 +72,27 @@ serve() {
 	die "mandosd did not start: $(tail -n3 "$work/mandosd.log")"
 }
 
-# attack: the holder fills the cap, then the hammer starts.
+# attack [hammer]: the holder fills the cap (unless "hammer"), then the hammer starts.
 attack() {
 	local dur=$((TIMEOUT * 2 + 10))
+	[ "${1:-}" = hammer ] || hold "$dur"
+	"$STORM" --connect "127.0.0.1:$port" --bind 127.0.0.4 --seed bench-hostile \
+	    --clients 1000 --concurrency "$HAMMER" --duration "$dur" --expect none \
+	    --timeout 5 --quiet >"$work/hammer.out" 2>&1 &
+	kpid=$!
+	sleep 1
+}
+
+# hold SECS: the holder opens HOLD silent connections and keeps them SECS.
+hold() {
 	"$STORM" --connect "127.0.0.1:$port" --bind 127.0.0.3 --hold "$HOLD" \
-	    --hold-stage connect --duration "$dur" --quiet >"$work/hold.out" 2>&1 &
+	    --hold-stage connect --duration "$1" --quiet >"$work/hold.out" 2>&1 &
 	hpid=$!
 	for _ in $(seq 100); do
 		kill -USR1 "$spid"
 		sleep 0.1
 		grep -q "counters: .*active=$CAP " "$work/mandosd.log" && break
 	done
-	"$STORM" --connect "127.0.0.1:$port" --bind 127.0.0.4 --seed bench-hostile \
-	    --clients 1000 --concurrency "$HAMMER" --duration "$dur" --expect none \
-	    --timeout 5 --quiet >"$work/hammer.out" 2>&1 &
-	kpid=$!
-	sleep 1
 }
 
 # honest NAME: the honest storm; appends "ok p50 p99" to $work/NAME.
@@ -113,10 +122,21 @@ refused() {	# refusals and evictions the server counted
 	    sed -n 's/.*evicted=\([0-9]*\).*refused_source_share=\([0-9]*\).*/evicted \1, refused \2/p'
 }
 
+SCENARIOS=${SCENARIOS:-"alone fair nofair hfair hnofair"}
 for r in $(seq "$REPEAT"); do
-	serve; honest alone; stop
-	serve; attack; honest fair; echo "  run $r fair: $(refused)" >&2; stop
-	serve --no-fair-share; attack; honest nofair; stop
+	for s in $SCENARIOS; do
+		case $s in
+		alone) serve; honest alone;;
+		alonenf) serve --no-fair-share; honest alonenf;;
+		fair) serve; attack; honest fair
+		      echo "  run $r fair: $(refused)" >&2;;
+		nofair) serve --no-fair-share; attack; honest nofair;;
+		hfair) serve; attack hammer; honest hfair;;
+		hnofair) serve --no-fair-share; attack hammer; honest hnofair;;
+		*) die "unknown scenario $s";;
+		esac
+		stop
+	done
 	echo "run $r of $REPEAT done" >&2
 done
 
@@ -124,13 +144,16 @@ median() {	# median of column $2 of file $1
 	sort -g -k"$2","$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print v[int((NR + 1) / 2)] }'
 }
 echo "honest source (127.0.0.2), $CLIENTS clients at once; cap $CAP; holder $HOLD silent (127.0.0.3), hammer $HAMMER unknown-key (127.0.0.4); median of $REPEAT"
-printf "%-28s %8s %10s %10s\n" scenario secrets p50_ms p99_ms
-for s in alone fair nofair; do
+printf "%-31s %8s %10s %10s\n" scenario secrets p50_ms p99_ms
+for s in $SCENARIOS; do
 	case $s in
 	alone) name="alone";;
 	fair) name="under attack, fair shares";;
 	nofair) name="under attack, --no-fair-share";;
+	alonenf) name="alone, --no-fair-share";;
+	hfair) name="hammer only, fair shares";;
+	hnofair) name="hammer only, --no-fair-share";;
 	esac
-	printf "%-28s %8s %10s %10s\n" "$name" "$(median "$work/$s" 1)/$CLIENTS" \
+	printf "%-31s %8s %10s %10s\n" "$name" "$(median "$work/$s" 1)/$CLIENTS" \
 	    "$(median "$work/$s" 2)" "$(median "$work/$s" 3)"
 done
