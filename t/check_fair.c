@@ -90,6 +90,14 @@ START_TEST(test_lone_source_gets_all)
 	ck_assert_int_eq(fair_admit(addr("10.0.0.1"), SALEN, -1, 10, &victim),
 	    FAIR_QUEUED);
 	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 0);
+	/* With the room full of its own, the listener stops looking: the
+	 * kernel's backlog holds the rest, nothing is refused. */
+	ck_assert_int_eq(fair_accepting(), 1);
+	for (i = 1; i < FAIR_ROOM; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.1"), SALEN, -1, 10,
+		    &victim), FAIR_QUEUED);
+	ck_assert_int_eq(fair_accepting(), 0);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 0);
 	/* Its handshakes are not held back either. */
 	for (i = 0; i < CAP; i++)
 		ck_assert_int_eq(fair_hs_begin(sl[i]), 1);
@@ -102,6 +110,8 @@ START_TEST(test_lone_source_gets_all)
 		ck_assert_int_eq(fair_next(20, &fd, &ss, &len, &victim), 1);
 		ck_assert_ptr_null(victim);
 	}
+	ck_assert_int_eq(fair_accepting(), 1);	/* a place again */
+	fair_room_close();
 	for (i = 1; i < CAP; i++)
 		fair_release(sl[i]);
 	ck_assert_uint_eq(fair_sources(), 0);
