@@ -130,6 +130,7 @@ tc_credentials(const char *seed, unsigned idx, int x509)
 		if (gnutls_pcert_import_rawpk(pcert, pub, 0) < 0 ||
 		    gnutls_certificate_set_key(cred, NULL, 0, pcert, 1, priv) < 0)
 			return (NULL);
+		free(pcert);	/* set_key copied the array, owns its content */
 		return (cred);
 	}
 	/* An X.509 certificate for the same key: only the type differs. */
@@ -149,6 +150,15 @@ tc_credentials(const char *seed, unsigned idx, int x509)
 	    gnutls_certificate_set_x509_key(cred, &crt, 1, xkey) < 0)
 		return (NULL);
 	return (cred);
+}
+
+static gnutls_certificate_credentials_t tc_cred;
+
+/* At exit: main returns from many places, LeakSanitizer checks after. */
+static void
+tc_free_credentials(void)
+{
+	gnutls_certificate_free_credentials(tc_cred);
 }
 
 static void
@@ -226,6 +236,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "tclient: cannot make credentials\n");
 		return (2);
 	}
+	tc_cred = cred;
+	atexit(tc_free_credentials);
 	tc_start = tc_now();
 	if ((fd = tc_connect(target)) == -1)
 		return (2);
