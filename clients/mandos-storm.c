@@ -303,7 +303,7 @@ storm_keys_init(struct storm_keys *k, const struct storm_conf *conf)
 		if (stormkey_derive(conf->seed, k->first + i, &priv, &pub,
 		    k->keyid[i]) == -1)
 			fatalx("cannot derive key %u", k->first + i);
-		/* Credentials own pcert's key and priv; they live until exit. */
+		/* Credentials own pcert's content and priv; they live until exit. */
 		pcert = xcalloc(1, sizeof(*pcert));
 		if ((r = gnutls_pcert_import_rawpk(pcert, pub, 0)) < 0 ||
 		    (r = gnutls_certificate_allocate_credentials(&k->cred[i])) < 0 ||
@@ -311,6 +311,7 @@ storm_keys_init(struct storm_keys *k, const struct storm_conf *conf)
 		    priv)) < 0)
 			fatalx("client %u credentials: %s", k->first + i,
 			    gnutls_strerror(r));
+		free(pcert);	/* set_key copied the array itself */
 		stormkey_secret(conf->seed, k->first + i, k->secret + i * k->size,
 		    k->size);
 	}
