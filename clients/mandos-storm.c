@@ -140,7 +140,8 @@ storm_cmp_double(const void *a, const void *b)
 void
 storm_sort(double *v, size_t n)
 {
-	qsort(v, n, sizeof(*v), storm_cmp_double);
+	if (n > 0)	/* v is NULL when nothing was measured */
+		qsort(v, n, sizeof(*v), storm_cmp_double);
 }
 
 double
