@@ -10,7 +10,9 @@ SAN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mandosd-san.XXXXXX") || exit 99
 # World-writable: the daemon may have dropped to _mandos or nobody.
 chmod 1777 "$SAN_DIR"
 supp=${top_srcdir:-$(dirname "$0")/..}/t/lsan.supp
-ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:log_path=$SAN_DIR/asan
+# fast_unwind_on_malloc=0: leak traces through libraries built without
+# frame pointers (jansson, GnuTLS) still reach our caller.
+ASAN_OPTIONS=abort_on_error=1:halt_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:log_path=$SAN_DIR/asan
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN_DIR/ubsan
 LSAN_OPTIONS=suppressions=$supp:print_suppressions=0
 MANDOSD_VALGRIND=0

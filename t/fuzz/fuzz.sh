@@ -106,7 +106,8 @@ run)
 		# New inputs go to the build tree's corpus, the seeds stay as they are.
 		( cd "$FUZZ_OUT/$n" && "$FUZZ_OUT/fuzz_$n" -max_total_time="$FUZZ_SECONDS" \
 		    -max_len="$(max_len "$n")" -timeout=10 -rss_limit_mb=2048 \
-		    -print_final_stats=1 corpus "$FZ/corpus/$n" ) >"$FUZZ_OUT/$n.log" 2>&1
+		    -print_final_stats=1 -close_fd_mask=2 corpus "$FZ/corpus/$n" ) \
+		    >"$FUZZ_OUT/$n.log" 2>&1
 		r=$?
 		stats=$(grep -E '^stat::number_of_executed_units' "$FUZZ_OUT/$n.log" | awk '{print $2}')
 		if [ "$r" -ne 0 ]; then
