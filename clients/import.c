@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/gnutls.h>
 #include <ini.h>
 #include <jansson.h>
 
@@ -479,10 +480,11 @@ imp_convert(struct imp *im, const struct imp_setting *st, const char *v,
     const char *client, int line)
 {
 	uint8_t		 id[KEYID_LEN];
-	char		 buf[64], *s, *o;
+	char		 buf[KEYID_HEXLEN + 1], *s, *o;
 	const char	*errstr;
 	uint64_t	 ms;
 	json_t		*j;
+	gnutls_datum_t	 in, dec;
 	size_t		 i, n;
 
 	switch (st->type) {
@@ -539,6 +541,18 @@ imp_convert(struct imp *im, const struct imp_setting *st, const char *v,
 			s[n++] = '=';
 			s[n] = '\0';
 		}
+		/* mandosd decodes with GnuTLS, which refuses "=" inside and
+		 * stray bits before the padding: refuse what it would refuse. */
+		in.data = (unsigned char *)s;
+		in.size = (unsigned)n;
+		if (gnutls_base64_decode2(&in, &dec) < 0) {
+			imp_fail(im, line, "%s: secret is not valid base64",
+			    client);
+			free(s);
+			return (NULL);
+		}
+		explicit_bzero(dec.data, dec.size);
+		gnutls_free(dec.data);
 		j = json_string(s);
 		free(s);
 		return (j);

@@ -143,7 +143,8 @@ storm_cmp_double(const void *a, const void *b)
 void
 storm_sort(double *v, size_t n)
 {
-	qsort(v, n, sizeof(*v), storm_cmp_double);
+	if (n > 0)	/* v is NULL when nothing was measured */
+		qsort(v, n, sizeof(*v), storm_cmp_double);
 }
 
 double
@@ -323,7 +324,7 @@ storm_keys_init(struct storm_keys *k, const struct storm_conf *conf)
 		if (stormkey_derive(conf->seed, k->first + i, &priv, &pub,
 		    k->keyid[i]) == -1)
 			fatalx("cannot derive key %u", k->first + i);
-		/* Credentials own pcert's key and priv; they live until exit. */
+		/* Credentials own pcert's content and priv; they live until exit. */
 		pcert = xcalloc(1, sizeof(*pcert));
 		if ((r = gnutls_pcert_import_rawpk(pcert, pub, 0)) < 0 ||
 		    (r = gnutls_certificate_allocate_credentials(&k->cred[i])) < 0 ||
@@ -331,6 +332,7 @@ storm_keys_init(struct storm_keys *k, const struct storm_conf *conf)
 		    priv)) < 0)
 			fatalx("client %u credentials: %s", k->first + i,
 			    gnutls_strerror(r));
+		free(pcert);	/* set_key copied the array itself */
 		stormkey_secret(conf->seed, k->first + i, k->secret + i * k->size,
 		    k->size);
 	}

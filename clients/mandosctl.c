@@ -176,7 +176,9 @@ ctl_readline(int timeout_ms)
 	struct pollfd	 pfd;
 
 	for (;;) {
-		if ((nl = memchr(ctl_rbuf, '\n', ctl_rlen)) != NULL) {
+		/* ctl_rbuf is NULL until the first read: memchr needs a buffer. */
+		if (ctl_rlen > 0 &&
+		    (nl = memchr(ctl_rbuf, '\n', ctl_rlen)) != NULL) {
 			len = (size_t)(nl - ctl_rbuf);
 			line = malloc(len + 1);
 			if (line == NULL)
@@ -215,21 +217,24 @@ ctl_readline(int timeout_ms)
 static json_t *
 ctl_call(json_t *req)
 {
+	/* Static, and req freed before anything may die(): no leak on exit. */
+	static char	 s[CTL_MAXLINE + 2], msg[512];
 	json_error_t	 jerr;
 	json_t		*rep, *res;
-	char		*s, *line;
+	char		*line;
 	size_t		 off = 0, len;
 	ssize_t		 n;
 
+	json_object_set_new(req, "v", json_integer(CTL_PROTO_VERSION));
+	len = json_dumpb(req, s, sizeof(s) - 1, JSON_COMPACT);
+	json_decref(req);
+	if (len == 0)
+		die("cannot encode the request");
+	if (len > sizeof(s) - 2)
+		die("request longer than %d bytes", CTL_MAXLINE);
+	s[len++] = '\n';
 	if (ctl_fd == -1)
 		ctl_connect();
-	json_object_set_new(req, "v", json_integer(CTL_PROTO_VERSION));
-	s = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (s == NULL)
-		die("cannot encode the request");
-	len = strlen(s);
-	s[len++] = '\n';
 	while (off < len) {
 		if ((n = write(ctl_fd, s + off, len - off)) == -1) {
 			if (errno == EINTR)
@@ -238,17 +243,20 @@ ctl_call(json_t *req)
 		}
 		off += (size_t)n;
 	}
-	free(s);
 	if ((line = ctl_readline(-1)) == NULL)
 		die("%s closed the connection", ctl_socket);
 	rep = json_loads(line, 0, &jerr);
 	free(line);
 	if (rep == NULL)
 		die("bad reply from mandosd: %s", jerr.text);
-	if (!json_is_true(json_object_get(rep, "ok")))
-		die("%s", json_string_value(json_object_get(rep, "error")) ?
+	if (!json_is_true(json_object_get(rep, "ok"))) {
+		snprintf(msg, sizeof(msg), "%s",
+		    json_string_value(json_object_get(rep, "error")) != NULL ?
 		    json_string_value(json_object_get(rep, "error")) :
 		    "request failed");
+		json_decref(rep);
+		die("%s", msg);
+	}
 	res = json_incref(json_object_get(rep, "result"));
 	json_decref(rep);
 	return (res);
@@ -711,6 +719,7 @@ main(int argc, char **argv)
 	json_t		*all, *sel, *names, *c;
 	const char	*import = NULL, *name, *env;
 	int		 ch, all_flag = 0, verbose = 0, server_op = 0, nserver = 0;
+	int		 rc = 0;
 	size_t		 i;
 
 	if ((env = getenv("MANDOSCTL_SOCKET")) != NULL && *env != '\0')
@@ -822,6 +831,8 @@ main(int argc, char **argv)
 			if ((c = json_object_get(all, argv[i])) == NULL) {
 				fprintf(stderr, "Client not found on server: "
 				    "'%s'\n", argv[i]);
+				json_decref(sel);
+				json_decref(all);
 				return (1);
 			}
 			json_object_set(sel, argv[i], c);
@@ -833,7 +844,7 @@ main(int argc, char **argv)
 
 	if (ctl_nacts == 0) {
 		print_table(sel, verbose);
-		return (0);
+		goto out;
 	}
 	/* Deny goes before remove, as in mandos-ctl. */
 	if (has(K_REMOVE))
@@ -847,8 +858,8 @@ main(int argc, char **argv)
 			break;
 		case K_IS_ENABLED:
 			c = json_object_iter_value(json_object_iter(sel));
-			return (json_is_true(json_object_get(c, "Enabled")) ?
-			    0 : 1);
+			rc = json_is_true(json_object_get(c, "Enabled")) ? 0 : 1;
+			goto out;
 		case K_DENY:
 			if (has(K_REMOVE))
 				break;
@@ -858,8 +869,10 @@ main(int argc, char **argv)
 			break;
 		}
 	}
+out:
+	/* Freed on every way out: the sanitizer build checks for leaks. */
 	json_decref(names);
 	json_decref(sel);
 	json_decref(all);
-	return (0);
+	return (rc);
 }

@@ -40,6 +40,7 @@
 struct ctl_peer {
 	TAILQ_ENTRY(ctl_peer)	 entry;
 	struct bufferevent	*bev;
+	struct evbuffer		*out;		/* replies: bev's output */
 	uint64_t		 id;
 	pid_t			 pid;
 	uid_t			 uid;
@@ -72,7 +73,7 @@ ctl_watching(void)
 static void
 ctl_send(struct ctl_peer *p, json_t *o)
 {
-	struct evbuffer	*out = bufferevent_get_output(p->bev);
+	struct evbuffer	*out = p->out;
 	char		*s;
 
 	json_object_set_new(o, "v", json_integer(CTL_PROTO_VERSION));
@@ -365,6 +366,31 @@ out:
 	json_decref(req);
 }
 
+/*
+ * Answer one request line as a peer with these rights would be answered,
+ * without a socket (the fuzz harness t/fuzz/fuzz_control.c). The reply
+ * lines, NUL-terminated, malloc'd; a "watch" is answered, not kept.
+ */
+char *
+ctl_request(const char *line, size_t len, int admin)
+{
+	struct ctl_peer	 p = { .admin = admin, .uid = admin ? 0 : 65534 };
+	size_t		 n;
+	char		*reply;
+
+	if ((p.out = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	ctl_dispatch(&p, line, len);
+	if (p.watching)
+		ctl_nwatch--;
+	n = evbuffer_get_length(p.out);
+	reply = xmalloc(n + 1);
+	evbuffer_remove(p.out, reply, n);
+	reply[n] = '\0';
+	evbuffer_free(p.out);
+	return (reply);
+}
+
 static void
 ctl_free(struct ctl_peer *p)
 {
@@ -486,6 +512,7 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	/* Stop reading past one maximal line: memory stays bounded. */
 	bufferevent_setwatermark(p->bev, EV_READ, 0, CTL_MAXLINE + 2);
+	p->out = bufferevent_get_output(p->bev);
 	bufferevent_setcb(p->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, p);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl_all, p, entry);

@@ -22,6 +22,9 @@ int	 ctl_start(struct event_base *, const struct ctl_hooks *);
 void	 ctl_close(void);
 /* Whether anyone watches: callers may skip building events. */
 int	 ctl_watching(void);
+/* One request line answered without a socket (fuzzing): the reply lines,
+ * malloc'd. */
+char	*ctl_request(const char *line, size_t len, int admin);
 /* Send an event to every watcher; fields (may be NULL) is stolen. */
 void	 ctl_event(const char *type, json_t *fields);
 

@@ -125,11 +125,12 @@ tc_credentials(const char *seed, unsigned idx, int x509)
 	gnutls_certificate_allocate_credentials(&cred);
 	if (stormkey_derive(seed, idx, &priv, &pub, id) == -1)
 		return (NULL);
-	pcert = calloc(1, sizeof(*pcert));
 	if (!x509) {
+		pcert = calloc(1, sizeof(*pcert));
 		if (gnutls_pcert_import_rawpk(pcert, pub, 0) < 0 ||
 		    gnutls_certificate_set_key(cred, NULL, 0, pcert, 1, priv) < 0)
 			return (NULL);
+		free(pcert);	/* set_key copied the array, owns its content */
 		return (cred);
 	}
 	/* An X.509 certificate for the same key: only the type differs. */
@@ -148,7 +149,23 @@ tc_credentials(const char *seed, unsigned idx, int x509)
 	if (gnutls_x509_crt_sign2(crt, crt, xkey, GNUTLS_DIG_SHA256, 0) < 0 ||
 	    gnutls_certificate_set_x509_key(cred, &crt, 1, xkey) < 0)
 		return (NULL);
+	/* set_x509_key copied both; the raw key's pub is not used here. */
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(xkey);
+	gnutls_pubkey_deinit(pub);
 	return (cred);
+}
+
+static gnutls_certificate_credentials_t tc_cred;
+static gnutls_session_t tc_session;
+
+/* At exit: main returns from many places, LeakSanitizer checks after. */
+static void
+tc_free_credentials(void)
+{
+	if (tc_session != NULL)
+		gnutls_deinit(tc_session);
+	gnutls_certificate_free_credentials(tc_cred);
 }
 
 static void
@@ -226,6 +243,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "tclient: cannot make credentials\n");
 		return (2);
 	}
+	tc_cred = cred;
+	atexit(tc_free_credentials);
 	tc_start = tc_now();
 	if ((fd = tc_connect(target)) == -1)
 		return (2);
@@ -242,6 +261,7 @@ main(int argc, char **argv)
 		usleep((useconds_t)(delay * 1e6));
 
 	gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_TICKETS | GNUTLS_ENABLE_RAWPK);
+	tc_session = s;
 	gnutls_priority_set_direct(s, x509 ? TC_X509_PRIORITY : TC_PRIORITY, NULL);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
 	gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
@@ -277,6 +297,7 @@ main(int argc, char **argv)
 	fprintf(stderr, "result: close_notify after %zu bytes in %.2fs\n", total,
 	    tc_now() - tc_start);
 	gnutls_deinit(s);
+	tc_session = NULL;
 	close(fd);
 	return (total > 0 ? 0 : 3);
 }

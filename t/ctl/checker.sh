@@ -16,16 +16,18 @@ parent_of_checkers() { pgrep -P "$MPID" -x mandosd || echo "$MPID"; }
 
 host="a b'c;\$(id)"
 make_table 2 "$SEED" '{"timeout": "PT1S", "interval": "PT1H"}' \
-    "$(python3 -c 'import json,sys; print(json.dumps({"storm-0": {"host": sys.argv[1], "checker": "printf \"%s|%s|%s\\n\" %{name} %%(host)s %{key_id} >'"$T"'/out/subst"}, "storm-1": {"checker": "sleep 31.7; true"}}))' "$host")"
+    "$(python3 -c 'import json,sys; print(json.dumps({"storm-0": {"host": sys.argv[1], "checker": "printf \"%s|%s|%s\\n\" %{name} %%(host)s %{key_id} >'"$T"'/out/subst"}, "storm-1": {"checker": "sleep 31.7; true", "timeout": "PT2S"}}))' "$host")"
 start
+# The secret extends storm-1's lease, so only the checker's own timeout
+# acts later. It must come within the 2 s timeout: first, before the
+# substitution test, so that slow builds (ASan) make it too.
+storm 1 1 1 >/dev/null || fail "storm-1 got no secret"
 ctl --start-checker storm-0 || fail "start-checker"
 wait_for 5 test -s "$T/out/subst" || fail "checker did not run"
 kid=$(jget "$(req '{"v":1,"cmd":"show","clients":["storm-0"]}')" 'r["result"]["storm-0"]["KeyID"]')
 [ "$(cat "$T/out/subst")" = "storm-0|$host|$kid" ] || fail "substitution gave '$(cat "$T/out/subst")'"
 ok "substitutions are shell-quoted: $(cat "$T/out/subst")"
 
-# The secret extends the lease, so only the checker's own timeout acts.
-storm 1 1 1 >/dev/null || fail "storm-1 got no secret"
 ctl --start-checker storm-1 || fail "start-checker"
 sleep 0.3
 r=$(req '{"v":1,"cmd":"show","clients":["storm-1"]}')
