@@ -400,6 +400,10 @@ conn_step(struct conn *c)
 			if (r < 0)
 				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
 			c->hs_us = conn_now_us() - c->hs_start_us;
+			log_debug("conn %llu handshake group=%s cipher=%s",
+			    (unsigned long long)c->id,
+			    gnutls_group_get_name(gnutls_group_get(c->tls)),
+			    gnutls_cipher_get_name(gnutls_cipher_get(c->tls)));
 			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
 				FAIL(RESULT_TLS_ERROR, why);
 			c->has_keyid = 1;
