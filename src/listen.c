@@ -2,7 +2,10 @@
  * listen.c: the listening sockets. By default one dual-stack IPv6 socket on
  * all addresses, as the reference does. Accepting stops at the connection
  * cap and, for a second, when descriptors run out (EMFILE must never spin
- * the loop), and resumes as connections end.
+ * the loop), and resumes as connections end.  Accepted sockets inherit
+ * O_NONBLOCK and FD_CLOEXEC from accept4() and TCP_NODELAY from the
+ * listener (Linux copies it), so a connection costs no fcntl or
+ * setsockopt of its own.
  */
 #include "config.h"
 
@@ -12,6 +15,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +61,23 @@ lsn_push(int fd, char **errstr)
 	return (0);
 }
 
+/*
+ * No Nagle on what the listener accepts: each flight is one send() of its
+ * own and must not wait for the ACK of the one before.
+ */
+static int
+lsn_nodelay(int fd, char **errstr)
+{
+	int	 on = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1) {
+		xasprintf(errstr, "descriptor %d: TCP_NODELAY: %s", fd,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
 int
 lsn_adopt(int fd, char **errstr)
 {
@@ -72,6 +93,8 @@ lsn_adopt(int fd, char **errstr)
 		xasprintf(errstr, "descriptor %d: %s", fd, strerror(errno));
 		return (-1);
 	}
+	if (lsn_nodelay(fd, errstr) == -1)
+		return (-1);
 	return (lsn_push(fd, errstr));
 }
 
@@ -146,6 +169,8 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 	}
 	if (listen(fd, LSN_BACKLOG) == -1)
 		goto syserr;
+	if (lsn_nodelay(fd, errstr) == -1)
+		goto fail;
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	return (lsn_push(fd, errstr));
