@@ -7,6 +7,10 @@
  *
  * Everything costly is built once: one credential per client, one priority
  * cache, the expected secrets; a connection owns only its socket and session.
+ * The storm must cost less than the server it measures, so a connection
+ * makes as few system calls as the protocol allows: the version line goes
+ * right after connect(), TLS runs over lib/tlsio.c (one recv and one send
+ * per flight), and one persistent event serves the connection.
  */
 #include "config.h"
 
@@ -35,6 +39,7 @@
 #include "log.h"
 #include "storm.h"
 #include "stormkey.h"
+#include "tlsio.h"
 #include "xmalloc.h"
 
 enum storm_state { SS_CONNECT, SS_VERSION, SS_HELLO, SS_HANDSHAKE, SS_RECV,
@@ -60,6 +65,7 @@ struct storm_conn {
 	enum storm_state	 state;
 	unsigned char		 vsent;		/* version line bytes written */
 	unsigned char		 mismatch;
+	unsigned char		 armed;		/* EV_READ or EV_WRITE, or 0 */
 };
 
 /* The run: configuration, keys, scheduling and statistics. */
@@ -386,7 +392,36 @@ storm_start(void)
 	c->deadline = now + (uint64_t)(storm.conf->timeout * 1e6);
 	c->state = SS_CONNECT;
 	storm.inflight++;
-	storm_wait(c, EV_WRITE);
+	if (storm.conf->hold > 0) {	/* holding needs to know it connected */
+		storm_wait(c, EV_WRITE);
+		return (0);
+	}
+	/*
+	 * A load run writes the version line at once: on loopback the
+	 * connection is up when connect() returns, elsewhere send() says
+	 * EAGAIN and we wait; a refused connection fails the send.
+	 */
+	c->state = SS_VERSION;
+	switch (storm_send_version(c)) {
+	case 0:
+		storm_wait(c, EV_WRITE);
+		return (0);
+	case -1:
+		storm.inflight--;
+		storm_record(SR_CONNECT, now, storm_now_us());
+		close(c->fd);
+		c->fd = -1;
+		c->next_free = storm.free;
+		storm.free = c;
+		return (-1);
+	}
+	if (storm_tls_start(c) == -1) {
+		storm_done(c, SR_TLS);
+		return (0);
+	}
+	/* The server speaks first (its ClientHello): nothing to try yet. */
+	c->state = SS_HANDSHAKE;
+	storm_wait(c, EV_READ);
 	return (0);
 }
 
@@ -401,8 +436,17 @@ storm_wait(struct storm_conn *c, short what)
 	left = c->deadline > now ? c->deadline - now : 0;
 	tv.tv_sec = (time_t)(left / 1000000);
 	tv.tv_usec = (suseconds_t)(left % 1000000);
-	event_assign(&c->ev, storm.base, c->fd, what, storm_cb, c);
+	/* Persistent: the same direction again costs no epoll_ctl. */
+	if (c->armed != what) {
+		if (c->armed != 0)
+			event_del(&c->ev);
+		event_assign(&c->ev, storm.base, c->fd, what | EV_PERSIST,
+		    storm_cb, c);
+		c->armed = (unsigned char)what;
+	}
 	event_add(&c->ev, &tv);
+	if (what == EV_READ && c->tls != NULL && tlsio_pending(c->tls) > 0)
+		event_active(&c->ev, EV_READ, 1);
 }
 
 /* A connection's socket is ready, or its deadline passed. */
@@ -516,7 +560,13 @@ storm_step(struct storm_conn *c)
 		}
 	}
 wait:
-	storm_wait(c, gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ);
+	/* Our flight is held by tlsio: send it, then wait for the answer. */
+	if ((r = tlsio_flush(c->tls)) == -1) {
+		storm_done(c, SR_TLS);
+		return;
+	}
+	storm_wait(c, r == 1 || gnutls_record_get_direction(c->tls) ?
+	    EV_WRITE : EV_READ);
 }
 
 /* Write the version line, in two writes with --split. 1 done, 0 again, -1. */
@@ -555,8 +605,7 @@ storm_tls_start(struct storm_conn *c)
 	    k->cred[c->idx - k->first]) < 0)
 		return (-1);
 	gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_IGNORE);
-	gnutls_transport_set_int(c->tls, c->fd);
-	return (0);
+	return (tlsio_attach(c->tls, c->fd));
 }
 
 /* Compare received bytes with the expected secret as they arrive. */
@@ -583,6 +632,9 @@ storm_hold(struct storm_conn *c)
 	c->state = SS_HELD;
 	storm.inflight--;
 	storm.held++;
+	if (c->armed != 0)
+		event_del(&c->ev);
+	c->armed = 0xff;	/* not storm_wait's any more */
 	event_assign(&c->ev, storm.base, c->fd, EV_READ | EV_PERSIST,
 	    storm_held_cb, c);
 	event_add(&c->ev, NULL);
@@ -625,9 +677,13 @@ storm_done(struct storm_conn *c, enum storm_reason why)
 static void
 storm_release(struct storm_conn *c)
 {
-	event_del(&c->ev);
-	if (c->tls != NULL)
+	if (c->armed != 0)
+		event_del(&c->ev);
+	c->armed = 0;
+	if (c->tls != NULL) {
+		tlsio_detach(c->tls);
 		gnutls_deinit(c->tls);
+	}
 	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
