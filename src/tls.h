@@ -8,16 +8,10 @@
 
 #include "keyid.h"
 
-/*
- * The reference's string with X25519 as the only group: GnuTLS would
- * otherwise send two key shares (secp256r1 and X25519), and the reference
- * client picks secp256r1, the dearer of the two.  One share is one key
- * generation, a shorter ClientHello and a cheaper exchange on both ends.
- */
-#define TLS_REFERENCE_PRIORITY \
-	"SECURE128:!CTYPE-X.509:+CTYPE-RAWPK:!RSA:!VERS-ALL:+VERS-TLS1.3:%PROFILE_ULTRA"
-#define TLS_DEFAULT_PRIORITY \
-	TLS_REFERENCE_PRIORITY ":-GROUP-ALL:+GROUP-X25519"
+#include "priority.h"
+
+/* X25519 as the only key share (lib/priority.h says why). */
+#define TLS_DEFAULT_PRIORITY	MANDOSD_DEFAULT_PRIORITY
 
 /* Create the shared credentials and priority cache; -1 with *errstr. */
 int	 tls_init(const char *priority, char **errstr);
