@@ -7,12 +7,17 @@
  *
  * Everything costly is built once: one credential per client, one priority
  * cache, the expected secrets; a connection owns only its socket and session.
+ * The storm must cost less than the server it measures, so a connection
+ * makes as few system calls as the protocol allows: the version line goes
+ * right after connect(), TLS runs over lib/tlsio.c (one recv and one send
+ * per flight), and one persistent event serves the connection.
  */
 #include "config.h"
 
 #include <sys/types.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +40,7 @@
 #include "log.h"
 #include "storm.h"
 #include "stormkey.h"
+#include "tlsio.h"
 #include "xmalloc.h"
 
 enum storm_state { SS_CONNECT, SS_VERSION, SS_HELLO, SS_HANDSHAKE, SS_RECV,
@@ -60,6 +66,7 @@ struct storm_conn {
 	enum storm_state	 state;
 	unsigned char		 vsent;		/* version line bytes written */
 	unsigned char		 mismatch;
+	unsigned char		 armed;		/* EV_READ or EV_WRITE, or 0 */
 };
 
 /* The run: configuration, keys, scheduling and statistics. */
@@ -86,6 +93,7 @@ struct storm_run {
 	int			 stopping;	/* no new connections */
 	int			 announced;	/* "held N" printed */
 	double			 cpu0;		/* us of CPU before the storm */
+	double			 cpu_us;	/* us of CPU the storm took */
 	double			*lat;		/* ms, counted successes */
 	size_t			 nlat, latcap;
 };
@@ -119,6 +127,10 @@ static void	 storm_stop_cb(evutil_socket_t, short, void *);
 static double	 storm_ru_us(const struct rusage *);
 static uint64_t	 storm_report(void);
 static int	 storm_report_hold(void);
+static void	 storm_loop(void);
+static int	 storm_jobs(void);
+static void	 storm_job_send(int);
+static int	 storm_job_merge(int);
 
 #define STORM_RECVBUF	16384
 
@@ -207,6 +219,8 @@ storm_usage(FILE *f, int status)
 "      --hold N               open N connections and keep them at --hold-stage\n"
 "      --hold-stage STAGE     connect, version or handshake (default connect)\n"
 "      --inproc N             N handshakes with both sides in this process\n"
+"      --server-priority S    --inproc: the mandosd side's priority (default mandosd's)\n"
+"  -J, --jobs N               N processes share the load run; one combined result\n"
 "  -h, --help                 this help\n");
 	exit(status);
 }
@@ -320,6 +334,10 @@ storm_keys_init(struct storm_keys *k, const struct storm_conf *conf)
 	k->secret = xcalloc(k->n, k->size > 0 ? k->size : 1);
 	if ((r = gnutls_priority_init(&k->prio, conf->priority, &err)) < 0)
 		fatalx("--priority: %s at \"%s\"", gnutls_strerror(r), err);
+	if (conf->inproc > 0 && (r = gnutls_priority_init(&k->sprio,
+	    conf->server_priority, &err)) < 0)
+		fatalx("--server-priority: %s at \"%s\"", gnutls_strerror(r),
+		    err);
 	for (i = 0; i < k->n; i++) {
 		if (stormkey_derive(conf->seed, k->first + i, &priv, &pub,
 		    k->keyid[i]) == -1)
@@ -404,12 +422,43 @@ storm_start(void)
 	storm.free = c->next_free;
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
-	c->idx = storm.conf->first + (unsigned)(seq % storm.conf->nclients);
+	/* Job j of J takes every J-th client, so together they go round-robin. */
+	c->idx = storm.conf->first + (unsigned)((seq * storm.conf->jobs +
+	    storm.conf->job) % storm.conf->nclients);
 	c->start = now;
 	c->deadline = now + (uint64_t)(storm.conf->timeout * 1e6);
 	c->state = SS_CONNECT;
 	storm.inflight++;
-	storm_wait(c, EV_WRITE);
+	if (storm.conf->hold > 0) {	/* holding needs to know it connected */
+		storm_wait(c, EV_WRITE);
+		return (0);
+	}
+	/*
+	 * A load run writes the version line at once: on loopback the
+	 * connection is up when connect() returns, elsewhere send() says
+	 * EAGAIN and we wait; a refused connection fails the send.
+	 */
+	c->state = SS_VERSION;
+	switch (storm_send_version(c)) {
+	case 0:
+		storm_wait(c, EV_WRITE);
+		return (0);
+	case -1:
+		storm.inflight--;
+		storm_record(SR_CONNECT, now, storm_now_us());
+		close(c->fd);
+		c->fd = -1;
+		c->next_free = storm.free;
+		storm.free = c;
+		return (-1);
+	}
+	if (storm_tls_start(c) == -1) {
+		storm_done(c, SR_TLS);
+		return (0);
+	}
+	/* The server speaks first (its ClientHello): nothing to try yet. */
+	c->state = SS_HANDSHAKE;
+	storm_wait(c, EV_READ);
 	return (0);
 }
 
@@ -424,8 +473,17 @@ storm_wait(struct storm_conn *c, short what)
 	left = c->deadline > now ? c->deadline - now : 0;
 	tv.tv_sec = (time_t)(left / 1000000);
 	tv.tv_usec = (suseconds_t)(left % 1000000);
-	event_assign(&c->ev, storm.base, c->fd, what, storm_cb, c);
+	/* Persistent: the same direction again costs no epoll_ctl. */
+	if (c->armed != what) {
+		if (c->armed != 0)
+			event_del(&c->ev);
+		event_assign(&c->ev, storm.base, c->fd, what | EV_PERSIST,
+		    storm_cb, c);
+		c->armed = (unsigned char)what;
+	}
 	event_add(&c->ev, &tv);
+	if (what == EV_READ && c->tls != NULL && tlsio_pending(c->tls) > 0)
+		event_active(&c->ev, EV_READ, 1);
 }
 
 /* A connection's socket is ready, or its deadline passed. */
@@ -539,7 +597,13 @@ storm_step(struct storm_conn *c)
 		}
 	}
 wait:
-	storm_wait(c, gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ);
+	/* Our flight is held by tlsio: send it, then wait for the answer. */
+	if ((r = tlsio_flush(c->tls)) == -1) {
+		storm_done(c, SR_TLS);
+		return;
+	}
+	storm_wait(c, r == 1 || gnutls_record_get_direction(c->tls) ?
+	    EV_WRITE : EV_READ);
 }
 
 /* Write the version line, in two writes with --split. 1 done, 0 again, -1. */
@@ -578,8 +642,7 @@ storm_tls_start(struct storm_conn *c)
 	    k->cred[c->idx - k->first]) < 0)
 		return (-1);
 	gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_IGNORE);
-	gnutls_transport_set_int(c->tls, c->fd);
-	return (0);
+	return (tlsio_attach(c->tls, c->fd));
 }
 
 /* Compare received bytes with the expected secret as they arrive. */
@@ -606,6 +669,9 @@ storm_hold(struct storm_conn *c)
 	c->state = SS_HELD;
 	storm.inflight--;
 	storm.held++;
+	if (c->armed != 0)
+		event_del(&c->ev);
+	c->armed = 0xff;	/* not storm_wait's any more */
 	event_assign(&c->ev, storm.base, c->fd, EV_READ | EV_PERSIST,
 	    storm_held_cb, c);
 	event_add(&c->ev, NULL);
@@ -648,9 +714,13 @@ storm_done(struct storm_conn *c, enum storm_reason why)
 static void
 storm_release(struct storm_conn *c)
 {
-	event_del(&c->ev);
-	if (c->tls != NULL)
+	if (c->armed != 0)
+		event_del(&c->ev);
+	c->armed = 0;
+	if (c->tls != NULL) {
+		tlsio_detach(c->tls);
 		gnutls_deinit(c->tls);
+	}
 	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
@@ -737,16 +807,13 @@ storm_report(void)
 	uint64_t		 failed = 0;
 	double			 secs, rate, p50, p90, p99, max, cpu;
 	const char		*sep;
-	struct rusage		 ru;
 	json_t			*o, *f;
 	int			 i;
 
 	for (i = SR_OK + 1; i < SR_NREASONS; i++)
 		failed += storm.reasons[i];
 	/* Our own CPU per connection: the peer side can be the bottleneck. */
-	getrusage(RUSAGE_SELF, &ru);
-	cpu = storm_ru_us(&ru) - storm.cpu0;
-	cpu = storm.completed > 0 ? cpu / (double)storm.completed : 0;
+	cpu = storm.completed > 0 ? storm.cpu_us / (double)storm.completed : 0;
 	secs = storm.t_end > storm.t_start ?
 	    (double)(storm.t_end - storm.t_start) / 1e6 : 0;
 	rate = secs > 0 ? (double)storm.reasons[SR_OK] / secs : 0;
@@ -761,7 +828,7 @@ storm_report(void)
 			json_object_set_new(f, storm_reason_names[i],
 			    json_integer((json_int_t)storm.reasons[i]));
 		o = json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:f, s:f, "
-		    "s:f, s:f, s:f, s:f, s:f}",
+		    "s:f, s:f, s:f, s:f, s:f, s:I}",
 		    "ok", (json_int_t)storm.reasons[SR_OK],
 		    "failed", (json_int_t)failed,
 		    "failures", f,
@@ -772,7 +839,7 @@ storm_report(void)
 		    "clients", (json_int_t)c->nclients,
 		    "seconds", secs, "rate", rate, "p50_ms", p50,
 		    "p90_ms", p90, "p99_ms", p99, "max_ms", max,
-		    "storm_cpu_us", cpu);
+		    "storm_cpu_us", cpu, "jobs", (json_int_t)c->jobs);
 		json_dumpf(o, stdout, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 		putchar('\n');
 		json_decref(o);
@@ -796,8 +863,11 @@ storm_report(void)
 		printf(", %llu of them in warm-up",
 		    (unsigned long long)storm.warm_failed);
 	printf("\n%.3f s, %.1f handshakes/s, concurrency %u, %u clients, "
-	    "%.0f us CPU per connection here\n", secs, rate, c->concurrency,
+	    "%.0f us CPU per connection here", secs, rate, c->concurrency,
 	    c->nclients, cpu);
+	if (c->jobs > 1)
+		printf(" (%u jobs)", c->jobs);
+	printf("\n");
 	printf("latency ms (connect to close): p50 %.2f, p90 %.2f, p99 %.2f, "
 	    "max %.2f\n", p50, p90, p99, max);
 	fflush(stdout);
@@ -849,21 +919,22 @@ main(int argc, char *argv[])
 		{ "hold-stage",	  required_argument, NULL, 'G' },
 		{ "inproc",	  required_argument, NULL, 'I' },
 		{ "print-pubkey", required_argument, NULL, 'K' },
+		{ "server-priority", required_argument, NULL, 'R' },
+		{ "jobs",	  required_argument, NULL, 'J' },
 		{ "help",	  no_argument,	     NULL, 'h' },
 		{ NULL,		  0,		     NULL, 0 }
 	};
 	struct storm_conf	 conf;
-	struct rusage		 ru;
-	struct event		*ev_int, *ev_term, *ev_stop = NULL;
-	struct timeval		 tv;
 	const char		*format = "json", *stage = NULL;
-	uint64_t		 table = 0, pubkey = 0, slots, failed;
+	uint64_t		 table = 0, pubkey = 0, failed;
 	int			 ch, verbose = 0, have_count = 0, have_pubkey = 0;
-	int			 i, status;
+	int			 status;
 
 	memset(&conf, 0, sizeof(conf));
 	conf.seed = "mandos";
 	conf.priority = STORM_DEFAULT_PRIORITY;
+	conf.server_priority = MANDOSD_DEFAULT_PRIORITY;
+	conf.jobs = 1;
 	conf.nclients = 100;
 	conf.concurrency = 10;
 	conf.count = 1000;
@@ -871,7 +942,7 @@ main(int argc, char *argv[])
 	conf.secret_size = 64;
 	conf.stage = STAGE_NONE;
 
-	while ((ch = getopt_long(argc, argv, "c:n:s:C:N:d:w:t:jqvh", longopts,
+	while ((ch = getopt_long(argc, argv, "c:n:s:C:N:d:w:t:jJ:qvh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -960,6 +1031,13 @@ main(int argc, char *argv[])
 			    UINT_MAX);
 			have_pubkey = 1;
 			break;
+		case 'R':
+			conf.server_priority = optarg;
+			break;
+		case 'J':
+			conf.jobs = (unsigned)storm_number("--jobs", optarg, 1,
+			    STORM_MAXJOBS);
+			break;
 		case 'h':
 			storm_usage(stdout, 0);
 		default:
@@ -1011,17 +1089,49 @@ main(int argc, char *argv[])
 		storm_badusage("--connect HOST:PORT is required");
 	if (conf.warmup >= conf.count && conf.count > 0)
 		storm_badusage("--warmup must be less than --count");
+	if (conf.jobs > 1 && conf.hold > 0)
+		storm_badusage("--jobs is for load runs, not --hold");
+	if (conf.jobs > conf.concurrency)
+		storm_badusage("--jobs must not exceed --concurrency");
+	if (conf.count > 0 && conf.jobs > conf.count)
+		storm_badusage("--jobs must not exceed --count");
 
 	storm.conf = &conf;
 	storm_raise_nofile();
 	storm_resolve(conf.connect);
 	if (conf.hold == 0)
 		storm_keys_init(&storm.keys, &conf);
+	if (conf.jobs > 1)
+		return (storm_jobs());
+	storm_loop();
+
+	if (conf.hold > 0)
+		status = storm_report_hold();
+	else {
+		failed = storm_report();
+		/* An interrupted count run did not show that all is well. */
+		status = failed == 0 && storm.reasons[SR_OK] > 0 &&
+		    (conf.count == 0 || storm.completed >= conf.count) ? 0 : 1;
+	}
+	return (status);
+}
+
+/* Run the configured storm on a new event loop until it ends. */
+static void
+storm_loop(void)
+{
+	const struct storm_conf	*conf = storm.conf;
+	struct rusage		 ru;
+	struct event		*ev_int, *ev_term, *ev_stop = NULL;
+	struct timeval		 tv;
+	uint64_t		 slots;
+	int			 i;
+
 	if ((storm.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 
 	/* Slots: the in-flight bound, or every held connection. */
-	slots = conf.hold > 0 ? conf.hold : conf.concurrency;
+	slots = conf->hold > 0 ? conf->hold : conf->concurrency;
 	storm.slots = xcalloc(slots, sizeof(*storm.slots));
 	for (i = (int)slots - 1; i >= 0; i--) {
 		storm.slots[i].next_free = storm.free;
@@ -1033,9 +1143,9 @@ main(int argc, char *argv[])
 	ev_term = evsignal_new(storm.base, SIGTERM, storm_stop_cb, NULL);
 	event_add(ev_int, NULL);
 	event_add(ev_term, NULL);
-	if (conf.duration > 0) {
-		tv.tv_sec = (time_t)conf.duration;
-		tv.tv_usec = (suseconds_t)((conf.duration - (double)tv.tv_sec) *
+	if (conf->duration > 0) {
+		tv.tv_sec = (time_t)conf->duration;
+		tv.tv_usec = (suseconds_t)((conf->duration - (double)tv.tv_sec) *
 		    1e6);
 		ev_stop = evtimer_new(storm.base, storm_stop_cb, NULL);
 		evtimer_add(ev_stop, &tv);
@@ -1046,20 +1156,214 @@ main(int argc, char *argv[])
 	storm.cpu0 = storm_ru_us(&ru);
 	storm_launch();
 	event_base_dispatch(storm.base);
-
-	if (conf.hold > 0)
-		status = storm_report_hold();
-	else {
-		failed = storm_report();
-		/* An interrupted count run did not show that all is well. */
-		status = failed == 0 && storm.reasons[SR_OK] > 0 &&
-		    (conf.count == 0 || storm.completed >= conf.count) ? 0 : 1;
-	}
-	/* Exit without tearing down: the kernel closes held sockets at once. */
+	storm.cpu_us = 0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		storm.cpu_us = storm_ru_us(&ru) - storm.cpu0;
+	/* Leave sockets as they are: the kernel closes held ones at exit. */
 	if (ev_stop != NULL)
 		event_free(ev_stop);
 	event_free(storm.ev_retry);
 	event_free(ev_int);
 	event_free(ev_term);
-	return (status);
+}
+
+
+/*
+ * What a job hands its parent through a pipe: its counters, then nlat
+ * latency samples.  The parent merges the samples themselves, so the
+ * percentiles are those of the whole run, not an average of percentiles.
+ */
+struct storm_job_result {
+	uint64_t	 reasons[SR_NREASONS];
+	uint64_t	 completed, warm_failed, t_start, t_end, nlat;
+	double		 cpu_us;
+};
+
+static pid_t	 storm_job_pids[STORM_MAXJOBS];
+static unsigned	 storm_njobs;
+
+/* TERM or INT to the parent reaches every job (they stop and report). */
+static void
+storm_jobs_signal(int sig)
+{
+	unsigned	 j;
+
+	for (j = 0; j < storm_njobs; j++)
+		if (storm_job_pids[j] > 0)
+			kill(storm_job_pids[j], sig);
+}
+
+/* Share of total for job j of n: the remainder goes to the first jobs. */
+static uint64_t
+storm_share(uint64_t total, unsigned j, unsigned n)
+{
+	return (total / n + (j < total % n ? 1 : 0));
+}
+
+/*
+ * --jobs N: fork N processes after the keys are built (so they are built
+ * once), each with its share of the count, warm-up and concurrency and every
+ * N-th client; merge their results and report once.  Exit status as for one.
+ */
+static int
+storm_jobs(void)
+{
+	struct storm_conf	*conf = storm.conf;
+	struct sigaction	 sa;
+	unsigned		 n = conf->jobs, j, k;
+	uint64_t		 failed, count = conf->count, warmup = conf->warmup;
+	unsigned		 conc = conf->concurrency;
+	int			 fds[STORM_MAXJOBS], p[2], st, bad = 0;
+	pid_t			 pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	for (j = 0; j < n; j++) {
+		if (pipe(p) == -1)
+			fatal("pipe");
+		if ((pid = fork()) == -1)
+			fatal("fork");
+		if (pid == 0) {
+			close(p[0]);
+			for (k = 0; k < j; k++)
+				close(fds[k]);
+			break;
+		}
+		close(p[1]);
+		fds[j] = p[0];
+		storm_job_pids[j] = pid;
+		storm_njobs = j + 1;
+	}
+	if (j < n) {		/* a job: its share, then its result */
+		unsigned me = j;
+
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		conf->job = me;
+		conf->count = count > 0 ? storm_share(count, me, n) : 0;
+		conf->warmup = storm_share(warmup, me, n);
+		conf->concurrency = (unsigned)storm_share(conc, me, n);
+		conf->quiet = 1;	/* the parent speaks for all */
+		storm_loop();
+		storm_job_send(p[1]);
+		_exit(0);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = storm_jobs_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (j = 0; j < n; j++) {
+		if (storm_job_merge(fds[j]) == -1) {
+			log_warnx("job %u: incomplete result", j);
+			bad = 1;
+		}
+		close(fds[j]);
+	}
+	for (j = 0; j < n; j++) {
+		while (waitpid(storm_job_pids[j], &st, 0) == -1 && errno == EINTR)
+			;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			log_warnx("job %u ended abnormally", j);
+			bad = 1;
+		}
+	}
+	failed = storm_report();
+	return (!bad && failed == 0 && storm.reasons[SR_OK] > 0 &&
+	    (count == 0 || storm.completed >= count) ? 0 : 1);
+}
+
+/* Write all of p, or fail. */
+static int
+storm_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t	*b = p;
+	ssize_t		 r;
+
+	while (n > 0) {
+		if ((r = write(fd, b, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		b += r;
+		n -= (size_t)r;
+	}
+	return (0);
+}
+
+/* Read exactly n bytes of p; -1 on error or early EOF. */
+static int
+storm_read_all(int fd, void *p, size_t n)
+{
+	uint8_t		*b = p;
+	ssize_t		 r;
+
+	while (n > 0) {
+		if ((r = read(fd, b, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (r == 0)
+			return (-1);
+		b += r;
+		n -= (size_t)r;
+	}
+	return (0);
+}
+
+/* A job's result to its parent. */
+static void
+storm_job_send(int fd)
+{
+	struct storm_job_result	 r;
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.reasons, storm.reasons, sizeof(r.reasons));
+	r.completed = storm.completed;
+	r.warm_failed = storm.warm_failed;
+	r.t_start = storm.t_start;
+	r.t_end = storm.t_end;
+	r.nlat = storm.nlat;
+	r.cpu_us = storm.cpu_us;
+	if (storm_write_all(fd, &r, sizeof(r)) == -1 ||
+	    storm_write_all(fd, storm.lat, storm.nlat * sizeof(*storm.lat)) == -1)
+		log_warn("job result");
+	close(fd);
+}
+
+/*
+ * Add one job's result to the totals: counters add up, the measured window
+ * runs from the first job's start to the last one's end (CLOCK_MONOTONIC
+ * is one clock for all), the latency samples are pooled.
+ */
+static int
+storm_job_merge(int fd)
+{
+	struct storm_job_result	 r;
+	int			 i;
+
+	static unsigned		 merged;
+
+	if (storm_read_all(fd, &r, sizeof(r)) == -1 || r.nlat > r.completed)
+		return (-1);
+	for (i = 0; i < SR_NREASONS; i++)
+		storm.reasons[i] += r.reasons[i];
+	storm.completed += r.completed;
+	storm.warm_failed += r.warm_failed;
+	storm.cpu_us += r.cpu_us;
+	if (merged++ == 0 || r.t_start < storm.t_start)
+		storm.t_start = r.t_start;
+	if (r.t_end > storm.t_end)
+		storm.t_end = r.t_end;
+	if (r.nlat > 0) {
+		storm.lat = xreallocarray(storm.lat, storm.nlat + r.nlat,
+		    sizeof(*storm.lat));
+		if (storm_read_all(fd, storm.lat + storm.nlat,
+		    r.nlat * sizeof(*storm.lat)) == -1)
+			return (-1);
+		storm.nlat += r.nlat;
+		storm.latcap = storm.nlat;
+	}
+	return (0);
 }

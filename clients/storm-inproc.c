@@ -25,6 +25,7 @@
 #include "keyid.h"
 #include "log.h"
 #include "storm.h"
+#include "tlsio.h"
 #include "xmalloc.h"
 
 static uint64_t	 storm_thread_cpu_us(void);
@@ -55,14 +56,20 @@ storm_inproc_session(struct storm_keys *k, unsigned role,
 	if (gnutls_init(&s, role | GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS |
 	    GNUTLS_ENABLE_RAWPK) < 0)
 		return (NULL);
-	if (gnutls_priority_set(s, k->prio) < 0 ||
+	/* Each side its own priority: mandosd's decides the key shares. */
+	if (gnutls_priority_set(s, role == GNUTLS_CLIENT ? k->sprio :
+	    k->prio) < 0 ||
 	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0) {
 		gnutls_deinit(s);
 		return (NULL);
 	}
 	if (role == GNUTLS_SERVER)
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
-	gnutls_transport_set_int(s, fd);
+	/* The transport mandosd and the storm use: a flight is one send. */
+	if (tlsio_attach(s, fd) == -1) {
+		gnutls_deinit(s);
+		return (NULL);
+	}
 	return (s);
 }
 
@@ -130,12 +137,14 @@ storm_inproc_one(const struct storm_conf *conf, struct storm_keys *k,
 	/* Alternate the two sides until both finish; bounded. */
 	for (steps = 0; (rs != 0 || rc != 0) && steps < 100; steps++) {
 		if (rs != 0) {
-			SIDE(srv_us, rs = gnutls_handshake(srv));
+			SIDE(srv_us, rs = gnutls_handshake(srv);
+			    if (tlsio_flush(srv) == -1) rs = GNUTLS_E_PUSH_ERROR);
 			if (rs < 0 && gnutls_error_is_fatal(rs))
 				goto fail_tls;
 		}
 		if (rc != 0) {
-			SIDE(cli_us, rc = gnutls_handshake(cli));
+			SIDE(cli_us, rc = gnutls_handshake(cli);
+			    if (tlsio_flush(cli) == -1) rc = GNUTLS_E_PUSH_ERROR);
 			if (rc < 0 && gnutls_error_is_fatal(rc))
 				goto fail_tls;
 		}
@@ -156,7 +165,8 @@ storm_inproc_one(const struct storm_conf *conf, struct storm_keys *k,
 			goto fail_tls;
 		sent += (size_t)r;
 	}
-	SIDE(srv_us, rs = gnutls_bye(srv, GNUTLS_SHUT_WR));
+	SIDE(srv_us, rs = gnutls_bye(srv, GNUTLS_SHUT_WR);
+	    if (rs == 0 && tlsio_flush(srv) != 0) rs = GNUTLS_E_PUSH_ERROR);
 	if (rs < 0)
 		goto fail_tls;
 
@@ -190,8 +200,8 @@ fail_tls:
 	    rs < 0 ? gnutls_strerror(rs) : "ok",
 	    rc < 0 ? gnutls_strerror(rc) : "ok");
 out:
-	SIDE(srv_us, if (srv != NULL) gnutls_deinit(srv));
-	SIDE(cli_us, if (cli != NULL) gnutls_deinit(cli));
+	SIDE(srv_us, if (srv != NULL) { tlsio_detach(srv); gnutls_deinit(srv); });
+	SIDE(cli_us, if (cli != NULL) { tlsio_detach(cli); gnutls_deinit(cli); });
 	close(sv[0]);
 	close(sv[1]);
 	return (ret);

@@ -7,8 +7,11 @@
 
 #include <gnutls/gnutls.h>
 
-#define STORM_DEFAULT_PRIORITY \
-	"SECURE128:!CTYPE-X.509:+CTYPE-RAWPK:!RSA:!VERS-ALL:+VERS-TLS1.3:%PROFILE_ULTRA"
+#include "priority.h"
+
+/* The booting client's side: the real mandos-client's default. */
+#define STORM_DEFAULT_PRIORITY	MANDOS_REFERENCE_PRIORITY
+#define STORM_MAXJOBS		64
 
 enum storm_stage { STAGE_NONE, STAGE_CONNECT, STAGE_VERSION, STAGE_HANDSHAKE };
 
@@ -16,6 +19,7 @@ struct storm_conf {
 	const char		*connect;	/* HOST:PORT as given */
 	const char		*seed;
 	const char		*priority;
+	const char		*server_priority; /* --inproc: mandosd's side */
 	unsigned		 nclients;
 	unsigned		 first;		/* first client index */
 	unsigned		 concurrency;
@@ -31,6 +35,8 @@ struct storm_conf {
 	uint64_t		 hold;		/* hold mode: connections */
 	enum storm_stage	 stage;
 	uint64_t		 inproc;	/* in-process mode: handshakes */
+	unsigned		 jobs;		/* processes sharing a load run */
+	unsigned		 job;		/* this one's number, from 0 */
 };
 
 /* What every mode shares: one credential per client, one priority cache. */
@@ -42,6 +48,7 @@ struct storm_keys {
 	size_t					 size;
 	uint8_t					(*keyid)[32];
 	gnutls_priority_t			 prio;
+	gnutls_priority_t			 sprio;	/* --inproc: mandosd's side */
 };
 
 /* Build credentials and expected secrets for the configured clients. */

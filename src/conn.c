@@ -3,8 +3,11 @@
  * line in clear, runs the TLS handshake as the TLS client, looks the peer's
  * key ID up, sends the blob if the client may have it, and always ends with
  * close_notify so that a refused client moves on at once. Every state has a
- * deadline; one libevent event serves both the socket and the deadline.
- * conn_close() is the only way out.
+ * deadline; one persistent libevent event serves both the socket and the
+ * deadline, so waiting again in the same direction costs no epoll_ctl.
+ * TLS runs over lib/tlsio.c: what GnuTLS writes is held until conn_step()
+ * stops, so each flight leaves in one send().  conn_close() is the only way
+ * out.
  */
 #include "config.h"
 
@@ -31,6 +34,7 @@
 #include "proto.h"
 #include "sockaddr.h"
 #include "tls.h"
+#include "tlsio.h"
 
 enum conn_state {
 	CS_VERSION,		/* reading "1\r\n" */
@@ -52,6 +56,9 @@ struct conn {
 	uint8_t			 pending;	/* counted as waiting for approval */
 	uint8_t			 hs_granted;	/* CS_HSWAIT: the turn came */
 	struct fair_slot	*fair;		/* its place in its source's share */
+	uint8_t			 armed;		/* EV_READ or EV_WRITE the event has, or 0 */
+	uint8_t			 said_bye;	/* close_notify made, maybe not sent */
+	uint8_t			 extra;		/* bytes read past the version line */
 	uint64_t		 approval_ms;	/* the approval delay */
 	struct event		 ev;		/* socket readiness or deadline */
 	gnutls_session_t	 tls;
@@ -149,7 +156,11 @@ conn_set_state(struct conn *c, enum conn_state s)
 	c->deadline_us = conn_now_us() + ms * 1000;
 }
 
-/* Wait for the socket in one direction, or for the state's deadline. */
+/*
+ * Wait for the socket in one direction, or for the state's deadline.  The
+ * event is persistent: the same direction again only moves its timer (no
+ * system call); only a change of direction touches epoll.
+ */
 static void
 conn_wait(struct conn *c, short what)
 {
@@ -159,8 +170,26 @@ conn_wait(struct conn *c, short what)
 	left = c->deadline_us > now ? c->deadline_us - now : 0;
 	tv.tv_sec = (time_t)(left / 1000000);
 	tv.tv_usec = (suseconds_t)(left % 1000000);
-	event_assign(&c->ev, conn_base, c->fd, what, conn_io, c);
+	if (c->armed != what) {
+		if (c->armed != 0)
+			event_del(&c->ev);
+		event_assign(&c->ev, conn_base, c->fd, what | EV_PERSIST,
+		    conn_io, c);
+		c->armed = (uint8_t)what;
+	}
 	event_add(&c->ev, &tv);
+	/* Input already read into the TLS buffer will not wake the socket. */
+	if (what == EV_READ && c->tls != NULL && tlsio_pending(c->tls) > 0)
+		event_active(&c->ev, EV_READ, 1);
+}
+
+/* Stop waiting (someone else moves the connection on). */
+static void
+conn_unwait(struct conn *c)
+{
+	if (c->armed != 0)
+		event_del(&c->ev);
+	c->armed = 0;
 }
 
 void
@@ -209,9 +238,11 @@ conn_io(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Read up to the newline of the version line and not one byte further
- * (TLS follows on the same socket): peek, then consume what belongs to
- * the line. 1: complete and acceptable, 0: need more, -1: *why.
+ * Read the version line in one recv() of at most the room left in the
+ * line.  The client sends nothing more until it has our ClientHello, but
+ * whatever came after the newline is TLS's: it stays in c->line past
+ * linelen (c->extra bytes) and is handed to the session when it starts.
+ * 1: complete and acceptable, 0: need more, -1: *why.
  */
 static int
 conn_read_version(struct conn *c, const char **why)
@@ -220,7 +251,7 @@ conn_read_version(struct conn *c, const char **why)
 	ssize_t		 n;
 	char		*nl, *at = c->line + c->linelen;
 
-	n = recv(c->fd, at, room, MSG_PEEK);
+	n = recv(c->fd, at, room, 0);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return (0);
@@ -233,11 +264,8 @@ conn_read_version(struct conn *c, const char **why)
 	}
 	nl = memchr(at, '\n', (size_t)n);
 	take = nl != NULL ? (size_t)(nl - at) + 1 : (size_t)n;
-	if (recv(c->fd, at, take, 0) != (ssize_t)take) {
-		*why = "short read of peeked data";
-		return (-1);
-	}
 	c->linelen += (uint8_t)take;
+	c->extra = (uint8_t)((size_t)n - take);
 	if (nl != NULL) {
 		if (proto_version_ok(c->line, c->linelen - 1) == 0)
 			return (1);
@@ -340,6 +368,15 @@ conn_approval_io(struct conn *c, short what)
 		conn_step(c);
 		return;
 	}
+	/* Our Finished may still be held: the client must have it first. */
+	if ((r = tlsio_flush(c->tls)) != 0) {
+		if (r == 1) {
+			conn_wait(c, EV_WRITE);
+			return;
+		}
+		conn_close(c, RESULT_ABANDONED, strerror(errno));
+		return;
+	}
 	/* The client sends nothing after the handshake: EOF means it left. */
 	r = gnutls_record_recv(c->tls, buf, sizeof(buf));
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED || r > 0) {
@@ -371,7 +408,7 @@ conn_approval_wake(const char *name)
 			continue;
 		else
 			conn_gate(c, rt, g, d);
-		event_del(&c->ev);
+		conn_unwait(c);
 		conn_step(c);
 	}
 }
@@ -409,6 +446,9 @@ conn_step(struct conn *c)
 			/* Only now does the connection cost a TLS session. */
 			if ((c->tls = tls_session_new(c->fd, &why)) == NULL)
 				FAIL(RESULT_TLS_ERROR, why);
+			if (tlsio_preload(c->tls, c->line + c->linelen,
+			    c->extra) == -1)
+				FAIL(RESULT_TLS_ERROR, "out of memory");
 			conn_set_state(c, CS_HANDSHAKE);
 			c->hs_start_us = conn_now_us();
 			break;
@@ -422,6 +462,10 @@ conn_step(struct conn *c)
 				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
 			fair_hs_end(c->fair);
 			c->hs_us = conn_now_us() - c->hs_start_us;
+			log_debug("conn %llu handshake group=%s cipher=%s",
+			    (unsigned long long)c->id,
+			    gnutls_group_get_name(gnutls_group_get(c->tls)),
+			    gnutls_cipher_get_name(gnutls_cipher_get(c->tls)));
 			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
 				FAIL(RESULT_TLS_ERROR, why);
 			c->has_keyid = 1;
@@ -438,21 +482,40 @@ conn_step(struct conn *c)
 				conn_set_state(c, CS_BYE);
 			break;
 		case CS_APPROVAL:
-			conn_wait(c, EV_READ);	/* EOF, or the deadline */
+			/* Our Finished goes now; then EOF, or the deadline. */
+			if ((r = tlsio_flush(c->tls)) == -1)
+				FAIL(RESULT_TLS_ERROR, strerror(errno));
+			conn_wait(c, r == 1 ? EV_WRITE : EV_READ);
 			return;
 		case CS_BYE:
 			/* SHUT_WR: the client's close_notify is not worth waiting for. */
-			r = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
-			if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-				goto wait;
-			if (r < 0 && c->result == RESULT_SECRET_SENT)
-				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
+			if (!c->said_bye) {
+				r = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+				if (r == GNUTLS_E_AGAIN ||
+				    r == GNUTLS_E_INTERRUPTED)
+					goto wait;
+				if (r < 0 && c->result == RESULT_SECRET_SENT)
+					FAIL(RESULT_TLS_ERROR,
+					    gnutls_strerror((int)r));
+				c->said_bye = 1;
+			}
+			/* Finished, the secret and close_notify: one send. */
+			if ((r = tlsio_flush(c->tls)) == 1) {
+				conn_wait(c, EV_WRITE);
+				return;
+			}
+			if (r == -1 && c->result == RESULT_SECRET_SENT)
+				FAIL(RESULT_TLS_ERROR, strerror(errno));
 			conn_close(c, (enum conn_result)c->result, NULL);
 			return;
 		}
 	}
 wait:
-	conn_wait(c, gnutls_record_get_direction(c->tls) ? EV_WRITE : EV_READ);
+	/* What GnuTLS wrote is held: send it before waiting for the answer. */
+	if ((r = tlsio_flush(c->tls)) == -1)
+		FAIL(RESULT_TLS_ERROR, strerror(errno));
+	conn_wait(c, r == 1 || gnutls_record_get_direction(c->tls) ?
+	    EV_WRITE : EV_READ);
 	return;
 fail:
 	conn_close(c, res, why);
@@ -476,9 +539,9 @@ conn_close(struct conn *c, enum conn_result res, const char *why)
 	conn_approval_leave(c);
 	client_conn_done(c->client, kid, peer, res, why,
 	    (double)(conn_now_us() - c->start_us) / 1000.0);
-	event_del(&c->ev);
+	conn_unwait(c);
 	if (c->tls != NULL)
-		gnutls_deinit(c->tls);
+		tls_session_free(c->tls);
 	close(c->fd);
 	if (c->secret != NULL) {
 		explicit_bzero(c->secret, c->secret_len);
@@ -500,7 +563,7 @@ conn_hs_grant(void *owner)
 	struct conn	*c = owner;
 
 	c->hs_granted = 1;
-	event_del(&c->ev);
+	conn_unwait(c);
 	conn_wait(c, EV_WRITE);	/* writable at once: conn_step sends the ClientHello */
 }
 

@@ -5,6 +5,10 @@
  * the loop), and resumes as connections end. With fair shares (fair.c) the
  * cap does not stop accepting: each connection is looked at, then served,
  * served in place of an over-share source's, kept waiting, or refused.
+ * Accepted sockets inherit
+ * O_NONBLOCK and FD_CLOEXEC from accept4() and TCP_NODELAY from the
+ * listener (Linux copies it), so a connection costs no fcntl or
+ * setsockopt of its own.
  */
 #include "config.h"
 
@@ -15,6 +19,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +70,23 @@ lsn_push(int fd, char **errstr)
 	return (0);
 }
 
+/*
+ * No Nagle on what the listener accepts: each flight is one send() of its
+ * own and must not wait for the ACK of the one before.
+ */
+static int
+lsn_nodelay(int fd, char **errstr)
+{
+	int	 on = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1) {
+		xasprintf(errstr, "descriptor %d: TCP_NODELAY: %s", fd,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
 int
 lsn_adopt(int fd, char **errstr)
 {
@@ -80,6 +102,8 @@ lsn_adopt(int fd, char **errstr)
 		xasprintf(errstr, "descriptor %d: %s", fd, strerror(errno));
 		return (-1);
 	}
+	if (lsn_nodelay(fd, errstr) == -1)
+		return (-1);
 	return (lsn_push(fd, errstr));
 }
 
@@ -154,6 +178,8 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 	}
 	if (listen(fd, LSN_BACKLOG) == -1)
 		goto syserr;
+	if (lsn_nodelay(fd, errstr) == -1)
+		goto fail;
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	return (lsn_push(fd, errstr));

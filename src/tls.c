@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tlsio.h"
 #include "xmalloc.h"
 
 static gnutls_certificate_credentials_t tls_cred;
@@ -73,8 +74,20 @@ tls_session_new(int fd, const char **why)
 		gnutls_deinit(s);
 		return (NULL);
 	}
-	gnutls_transport_set_int(s, fd);
+	/* Buffered: one recv() and one send() per flight (lib/tlsio.c). */
+	if (tlsio_attach(s, fd) == -1) {
+		*why = "out of memory";
+		gnutls_deinit(s);
+		return (NULL);
+	}
 	return (s);
+}
+
+void
+tls_session_free(gnutls_session_t s)
+{
+	tlsio_detach(s);
+	gnutls_deinit(s);
 }
 
 int

@@ -1,25 +1,41 @@
 #!/bin/bash
-# handshake.sh [COUNT]: handshake throughput and CPU cost of mandosd, of the
-# in-process TLS limit, and of the reference Python server, on this machine.
+# handshake.sh [COUNT]: handshake throughput and CPU cost of mandosd with its
+# default priority and with the reference's, each against the in-process
+# one-core limit of the same priority, and of the reference Python server.
 #
 # Run as root from a build directory (or BUILD=/path/to/build).  mandosd is
-# pinned to CPU 0 and mandos-storm to CPU 1, so the server has one core.
-#   mandosd:    1,000 clients, concurrency 200, COUNT handshakes (default
-#               20,000) with the first WARMUP (1,000) left out of rate and
-#               latency; run REPEAT (3) times, the median is printed.
-#   in-process: mandos-storm --inproc INPROC on one core: both TLS ends in
-#               one process; its server side alone bounds mandosd.
-#   reference:  /usr/sbin/mandos, concurrency 200, once per REF_RUNS entry
-#               CLIENTS:COUNT (default "1000:40 10:200": the same table, and
-#               a tiny one where it is at its fastest).  Its CPU is that of
-#               its whole process group (see group_ticks).  Skipped without
-#               root, /usr/sbin/mandos or dbus-daemon, or with REF=0.
-# CPU per handshake = server CPU time across the storm / successful
-# connections (warm-up included).  At concurrency 200 the reference's
-# listen backlog of 5 overflows and some connections are reset: those show
-# as failures (reason tls: "Error in the pull function") and are left out.
-# Environment: BUILD, PORT (20721), REF_PORT (20741) (first ports tried), WARMUP, REPEAT,
-# INPROC (3000), REF_RUNS, REF=0|1, KEEP=1 (keep the temp dir).
+# pinned to CPU 0 (taskset: its whole process tree, workers included) and
+# mandos-storm to CPU 1, so the server has one core.  In each of REPEAT (3)
+# rounds, interleaved so that the machine's load hits both alike:
+#   default:    mandosd (MANDOSD_ARGS added), 1,000 clients, concurrency
+#               200, COUNT handshakes (default 20,000), the first WARMUP
+#               (1,000) left out of rate and latency;
+#   reference:  the same with --priority set to the reference's string
+#               (two key shares, the client picks secp256r1);
+#   in-process: mandos-storm --inproc INPROC (3,000) on CPU 0 with the
+#               mandosd side at each priority: both TLS ends in one
+#               process, the server end alone is the one-core limit.
+# Medians of the rounds are printed, then the ratios: default/reference
+# (target >= 1.10), mandosd/in-process limit at the same priority (target
+# >= 0.90), and mandos-storm's own CPU per handshake against the in-process
+# peer (booting client) side.
+# Server CPU per handshake = CPU time of mandosd's process tree (every
+# process under it, with what it reaped) across the storm / successful
+# connections (warm-up included).  The table's checkers run once a day, so
+# none runs during a storm.
+#   reference server: /usr/sbin/mandos, concurrency 200, once per REF_RUNS
+#               entry CLIENTS:COUNT (default "1000:40 10:200": the same
+#               table, and a tiny one where it is at its fastest).  Its CPU
+#               is that of its whole process group (see group_ticks).
+#               Skipped without root, /usr/sbin/mandos or dbus-daemon, or
+#               with REF=0.  At concurrency 200 its listen backlog of 5
+#               overflows and some connections are reset: those show as
+#               failures (reason tls: "Error in the pull function") and are
+#               left out.
+# Environment: BUILD, PORT (20721), REF_PORT (20741) (first ports tried),
+# WARMUP, REPEAT, INPROC, REF_RUNS, REF=0|1, MANDOSD_ARGS (extra mandosd
+# options, e.g. --workers 1), STORM_ARGS (extra mandos-storm options),
+# KEEP=1 (keep the temp dir).
 set -uo pipefail
 
 die() { echo "handshake.sh: $*" >&2; exit 2; }
@@ -41,7 +57,7 @@ STORM=$BUILD/clients/mandos-storm
 MANDOSD=$BUILD/src/mandosd
 [ -x "$STORM" ] || die "no $STORM (set BUILD)"
 [ -x "$MANDOSD" ] || die "no $MANDOSD (set BUILD)"
-for t in taskset python3 ss; do
+for t in taskset python3 ss ps; do
 	command -v $t >/dev/null || die "$t missing"
 done
 
@@ -99,6 +115,20 @@ group_ticks() {
 	echo $sum
 }
 
+# CPU ticks of pid $1 and every process under it, with what each reaped
+# (so a privilege-separated mandosd's workers count, live or gone).
+tree_ticks() {
+	local sum=0 p t
+	for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '
+	    { parent[$1] = $2 }
+	    END { for (p in parent) { q = p; while (q != "" && q != 1 && q != root) q = parent[q]
+	        if (q == root) print p } }'); do
+		t=$(ticks "$p" all) || continue
+		sum=$((sum + ${t:-0}))
+	done
+	echo $sum
+}
+
 HZ=$(getconf CLK_TCK)
 
 # The kernel's count of connections dropped at a full accept queue.
@@ -122,29 +152,41 @@ free_port() {
 # Field $2 of the JSON object in file $1.
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-"$STORM" --make-table $CLIENTS >"$work/clients.json" || die "make-table failed"
+REFPRIO='SECURE128:!CTYPE-X.509:+CTYPE-RAWPK:!RSA:!VERS-ALL:+VERS-TLS1.3:%PROFILE_ULTRA'
+# The storm's table, with checkers once a day: none runs during a storm.
+"$STORM" --make-table $CLIENTS | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+t["defaults"] = {"checker": "true", "interval": "P1D", "timeout": "P1D"}
+json.dump(t, sys.stdout)' >"$work/clients.json" || die "make-table failed"
 echo "load average at start: $(cat /proc/loadavg)" >&2
 
-# --- mandosd, REPEAT times ------------------------------------------------
-echo "mandosd: $COUNT handshakes ($WARMUP warm-up), $CLIENTS clients, concurrency $CONC, $REPEAT runs" >&2
-for r in $(seq "$REPEAT"); do
+# One mandosd run: $1 = name (default|reference), $2 = round; files md.$1.$2.*
+md_run() {
+	local name=$1 r=$2 port c0 c1 w0 w1 src prio=()
+	[ "$name" = reference ] && prio=(--priority "$REFPRIO")
 	port=$(free_port "$PORT")
-	taskset -c 0 "$MANDOSD" --foreground --clients "$work/clients.json" \
-	    --address ::1 --port "$port" 2>"$work/mandosd.$r.log" &
+	# shellcheck disable=SC2086
+	taskset -c 0 "$MANDOSD" --foreground --no-zeroconf --control '' \
+	    --statedir "$work" --clients "$work/clients.json" \
+	    --address ::1 --port "$port" "${prio[@]}" ${MANDOSD_ARGS:-} \
+	    2>"$work/md.$name.$r.log" &
 	spid=$!
 	spgrp=0
-	wait_listen "$port" 10 || { cat "$work/mandosd.$r.log" >&2; die "mandosd did not start"; }
-	c0=$(ticks "$spid")
+	wait_listen "$port" 10 || { cat "$work/md.$name.$r.log" >&2; die "mandosd did not start"; }
+	sleep 0.5	# let a privilege-separated tree come up
+	c0=$(tree_ticks "$spid")
 	w0=$(date +%s%N)
+	# shellcheck disable=SC2086
 	taskset -c 1 "$STORM" --connect "[::1]:$port" --clients $CLIENTS \
 	    --concurrency $CONC --count "$COUNT" --warmup "$WARMUP" --json \
-	    --timeout 60 >"$work/md.$r.json"
+	    --timeout 60 ${STORM_ARGS:-} >"$work/md.$name.$r.json"
 	src=$?
-	c1=$(ticks "$spid")
+	c1=$(tree_ticks "$spid")
 	w1=$(date +%s%N)
 	stop_server
-	python3 - "$work/md.$r.json" "$c0" "$c1" "$HZ" "$src" "$w0" "$w1" \
-	    >"$work/md.$r.row" <<'PY' || die "bad storm output"
+	python3 - "$work/md.$name.$r.json" "$c0" "$c1" "$HZ" "$src" "$w0" "$w1" \
+	    >"$work/md.$name.$r.row" <<'PY' || die "bad storm output"
 import json, sys
 s = json.load(open(sys.argv[1]))
 cpu = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4])
@@ -153,17 +195,30 @@ busy = cpu / ((int(sys.argv[7]) - int(sys.argv[6])) / 1e3)
 print(s["rate"], cpu / n, s["p50_ms"], s["p99_ms"], s["failed"], sys.argv[5], busy,
       s.get("storm_cpu_us", 0))
 PY
-	read -r rate cpu p50 p99 failed src busy scpu <"$work/md.$r.row"
-	printf '  run %d: %.0f handshakes/s, %.0f us CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s), server busy %.0f%%, storm %.0f us CPU/connection\n' \
-	    "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" \
+	read -r rate cpu p50 p99 failed src busy scpu <"$work/md.$name.$r.row"
+	printf '  %-9s round %d: %.0f handshakes/s, %.0f us server CPU/handshake, p50 %.1f ms, p99 %.1f ms, failed %s (exit %s), server busy %.0f%%, storm %.0f us CPU/connection\n' \
+	    "$name" "$r" "$rate" "$cpu" "$p50" "$p99" "$failed" "$src" \
 	    "$(awk -v b="$busy" 'BEGIN { print b * 100 }')" "$scpu" >&2
-done
+}
 
-# --- in-process limit -----------------------------------------------------
-echo "in-process: $INPROC handshakes on one core, $REPEAT runs" >&2
+# One in-process run on mandosd's core: $1 = name, $2 = round.
+ip_run() {
+	local name=$1 r=$2 sprio=()
+	[ "$name" = reference ] && sprio=(--server-priority "$REFPRIO")
+	taskset -c 0 "$STORM" --inproc "$INPROC" --clients $CLIENTS --json \
+	    "${sprio[@]}" >"$work/ip.$name.$r.json" || die "inproc failed"
+	python3 -c 'import json, sys; i = json.load(open(sys.argv[1]))
+print("  %-9s round %s: in-process server end %.0f us (%.0f/s on one core), client end %.0f us" % (sys.argv[2], sys.argv[3], i["server_cpu_us"], i["server_limit_rate"], i["client_cpu_us"]))' \
+	    "$work/ip.$name.$r.json" "$name" "$r" >&2
+}
+
+# --- mandosd and the in-process limit, interleaved --------------------------
+echo "mandosd: $COUNT handshakes ($WARMUP warm-up), $CLIENTS clients, concurrency $CONC, $REPEAT rounds${MANDOSD_ARGS:+, mandosd $MANDOSD_ARGS}" >&2
 for r in $(seq "$REPEAT"); do
-	taskset -c 1 "$STORM" --inproc "$INPROC" --clients $CLIENTS --json \
-	    >"$work/ip.$r.json" || die "inproc failed"
+	for name in default reference; do
+		md_run "$name" "$r"
+		ip_run "$name" "$r"
+	done
 done
 
 # --- the reference --------------------------------------------------------
@@ -172,7 +227,7 @@ if [ "${REF:-1}" = 1 ] && [ "$(id -u)" = 0 ] && [ -x /usr/sbin/mandos ] &&
     command -v dbus-daemon >/dev/null; then
 	ref=1
 else
-	echo "reference: skipped (needs root, /usr/sbin/mandos, dbus-daemon)" >&2
+	echo "reference server: skipped (REF=0, or no root, /usr/sbin/mandos or dbus-daemon)" >&2
 fi
 # One reference run: a table of $1 clients, $2 handshakes; files ref.$1.*.
 ref_run() {
@@ -258,27 +313,26 @@ python3 - "$work" "$REPEAT" "$HZ" "$ref" <<'PY'
 import json, os, statistics, sys
 work, repeat, hz, ref = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 med = statistics.median
-md = [open(os.path.join(work, "md.%d.row" % r)).read().split() for r in range(1, repeat + 1)]
-md_rate = med(float(m[0]) for m in md)
-md_cpu = med(float(m[1]) for m in md)
-md_p50 = med(float(m[2]) for m in md)
-md_p99 = med(float(m[3]) for m in md)
-md_failed = sum(int(m[4]) for m in md)
-md_busy = med(float(m[6]) for m in md)
-md_storm = med(float(m[7]) for m in md)
-ip = [json.load(open(os.path.join(work, "ip.%d.json" % r))) for r in range(1, repeat + 1)]
-ip_rate = med(i["rate"] for i in ip)
-ip_cpu = med(i["cpu_us"] for i in ip)
-ip_srv = med(i["server_cpu_us"] for i in ip)
-ip_lim = med(i["server_limit_rate"] for i in ip)
-ip_p50 = med(i["p50_ms"] for i in ip)
-ip_p99 = med(i["p99_ms"] for i in ip)
-rows = [
-    ("in-process, both ends", ip_rate, ip_cpu, ip_p50, ip_p99, None, ""),
-    ("in-process, server end", ip_lim, ip_srv, None, None, None, "(bound for one core)"),
-    ("mandosd (median of %d)" % repeat, md_rate, md_cpu, md_p50, md_p99,
-     md_busy, "failed %d" % md_failed),
-]
+R = range(1, repeat + 1)
+def mdrows(name):
+    m = [open(os.path.join(work, "md.%s.%d.row" % (name, r))).read().split() for r in R]
+    col = lambda k: med(float(x[k]) for x in m)
+    return dict(rate=col(0), cpu=col(1), p50=col(2), p99=col(3), busy=col(6),
+                storm=col(7), failed=sum(int(x[4]) for x in m))
+def iprows(name):
+    i = [json.load(open(os.path.join(work, "ip.%s.%d.json" % (name, r)))) for r in R]
+    col = lambda k: med(x[k] for x in i)
+    return dict(rate=col("rate"), cpu=col("cpu_us"), srv=col("server_cpu_us"),
+                lim=col("server_limit_rate"), cli=col("client_cpu_us"),
+                p50=col("p50_ms"), p99=col("p99_ms"))
+md = {n: mdrows(n) for n in ("default", "reference")}
+ip = {n: iprows(n) for n in ("default", "reference")}
+rows = []
+for n in ("default", "reference"):
+    rows.append(("in-process server end, %s" % n, ip[n]["lim"], ip[n]["srv"], None, None,
+                 None, "(one-core limit)"))
+    rows.append(("mandosd, %s" % n, md[n]["rate"], md[n]["cpu"], md[n]["p50"], md[n]["p99"],
+                 md[n]["busy"], "failed %d" % md[n]["failed"]))
 refs = []
 if ref:
     for n in open(os.path.join(work, "ref.list")).read().split():
@@ -288,26 +342,32 @@ if ref:
         cpu = cpu_total / max(s["completed"] - s["failed"], 1)
         busy = cpu_total / ((int(w1) - int(w0)) / 1e3)
         refs.append((n, s["rate"], cpu))
-        rows.append(("reference, %s clients" % n, s["rate"], cpu, s["p50_ms"],
+        rows.append(("reference server, %s clients" % n, s["rate"], cpu, s["p50_ms"],
                      s["p99_ms"], busy, "failed %d of %d, %s accept-queue overflows"
                      % (s["failed"], s["completed"], ovf)))
 # "1 core/s": 1e6 / CPU us, what a whole core would give; "busy": the
 # server's CPU time over the wall time of the storm (other load on a shared
 # machine lowers it, and the measured rate with it).
-print("%-26s %12s %10s %10s %9s %9s %5s" % ("", "handshakes/s", "CPU us/hs",
+print("medians of %d interleaved rounds" % repeat)
+print("%-32s %12s %10s %10s %9s %9s %5s" % ("", "handshakes/s", "CPU us/hs",
       "1 core/s", "p50 ms", "p99 ms", "busy"))
 for name, rate, cpu, p50, p99, busy, note in rows:
     f = lambda v: "%9.2f" % v if v is not None else "%9s" % "-"
     b = "%4.0f%%" % (busy * 100) if busy is not None else "%5s" % "-"
-    print("%-26s %12.0f %10.0f %10.0f %s %s %s  %s" % (name, rate, cpu,
+    print("%-32s %12.0f %10.0f %10.0f %s %s %s  %s" % (name, rate, cpu,
           1e6 / cpu, f(p50), f(p99), b, note))
-print("mandosd / in-process server end: rate %.2f, CPU per handshake %.2fx"
-      % (md_rate / ip_lim, md_cpu / ip_srv))
-print("mandos-storm's own CPU per connection: %.0f us (the peer side costs"
-      " about as much as the server)" % md_storm)
+d, r = md["default"], md["reference"]
+print("default / reference priority: rate %.2f (target >= 1.10), CPU per handshake %.2f"
+      % (d["rate"] / r["rate"], d["cpu"] / r["cpu"]))
+for n in ("default", "reference"):
+    print("mandosd / in-process limit, %s priority: rate %.2f (target >= 0.90), CPU %.2fx"
+          % (n, md[n]["rate"] / ip[n]["lim"], md[n]["cpu"] / ip[n]["srv"]))
+for n in ("default", "reference"):
+    print("mandos-storm's CPU per handshake, %s: %.0f us against %.0f us for the in-process"
+          " peer side: %.2fx" % (n, md[n]["storm"], ip[n]["cli"], md[n]["storm"] / ip[n]["cli"]))
 print("load average: %s" % open("/proc/loadavg").read().strip())
 for n, rate, cpu in refs:
-    print("mandosd / reference (%s clients): rate %.0fx, CPU per handshake 1/%.0f"
-          % (n, md_rate / max(rate, 1e-9), cpu / md_cpu))
-sys.exit(1 if md_failed else 0)
+    print("mandosd (default) / reference server (%s clients): rate %.0fx, CPU per handshake 1/%.0f"
+          % (n, d["rate"] / max(rate, 1e-9), cpu / d["cpu"]))
+sys.exit(1 if d["failed"] or r["failed"] else 0)
 PY

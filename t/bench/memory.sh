@@ -85,7 +85,7 @@ for stage in $STAGES; do
 	    >"$work/hold.$stage.out" 2>"$work/hold.$stage.err" &
 	hpid=$!
 	for _ in $(seq 1200); do	# at most 120 s
-		grep -q '^held ' "$work/hold.$stage.out" && break
+		grep -qs '^held ' "$work/hold.$stage.out" && break
 		kill -0 "$hpid" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -43,7 +43,8 @@ real() {
 entry interop | table "$T/clients.json"
 # Dual stack on all addresses, as a real deployment runs.
 : >"$T/mandosd.log"
-$VALGRIND "$MANDOSD" --foreground --port 0 $PRIVATE --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
+# --debug: the log names each handshake's key exchange group.
+$VALGRIND "$MANDOSD" --debug --port 0 $PRIVATE --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
 MPID=$!
 wait_log "listening on \[::\]:" 30
 PORT=$(sed -n 's/.*listening on \[::\]:\([0-9]*\),.*/\1/p' "$T/mandosd.log")
@@ -59,6 +60,10 @@ cmp -s "$T/real.out" "$T/secret.txt" || fail "real client over 127.0.0.1 printed
 ok "real mandos-client got its secret over 127.0.0.1"
 [ "$(grep -c "result=secret_sent client=interop key_id=$(echo "$kid" | tr a-f A-F)" "$T/mandosd.log")" -eq 2 ] \
     || fail "expected two secret_sent lines with the keygen's key ID"
+# The default priority offers one key share, X25519, and the real client takes it.
+[ "$(grep -c 'handshake group=X25519 ' "$T/mandosd.log")" -eq 2 ] \
+    || fail "the default priority did not negotiate X25519: $(grep 'handshake group=' "$T/mandosd.log")"
+ok "default priority: both handshakes used X25519"
 
 # refused WHAT: the real client must get nothing, and mandosd must close at once.
 refused() {
@@ -83,5 +88,23 @@ kill -HUP "$MPID"
 wait_log "reloaded .*: 1 clients"
 sleep 0.2
 refused not_found
+stop_mandosd
+
+# --priority still overrides: the reference's string offers secp256r1 and
+# X25519 shares, and the real client picks secp256r1.
+REFPRIO='SECURE128:!CTYPE-X.509:+CTYPE-RAWPK:!RSA:!VERS-ALL:+VERS-TLS1.3:%PROFILE_ULTRA'
+entry interop | table "$T/clients.json"
+: >"$T/mandosd.log"
+$VALGRIND "$MANDOSD" --debug --port 0 $PRIVATE --clients "$T/clients.json" \
+    --priority "$REFPRIO" >>"$T/mandosd.log" 2>&1 &
+MPID=$!
+wait_log "listening on \[::\]:" 30
+PORT=$(sed -n 's/.*listening on \[::\]:\([0-9]*\),.*/\1/p' "$T/mandosd.log")
+real "[::1]:$PORT" 60
+[ "$RC" -eq 0 ] || { grep -v GnuTLS "$T/real.err" | tail -n 20; fail "real client, reference priority: exit $RC"; }
+cmp -s "$T/real.out" "$T/secret.txt" || fail "real client, reference priority: printed something else"
+grep -q 'handshake group=SECP256R1 ' "$T/mandosd.log" \
+    || fail "--priority did not take effect: $(grep 'handshake group=' "$T/mandosd.log")"
+ok "--priority with the reference's string: the real client got its secret over secp256r1"
 stop_mandosd
 echo "PASS"
