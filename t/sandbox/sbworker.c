@@ -4,7 +4,8 @@
  * enters sandbox_enter(), says "ready PORT" on stdout, then serves --serve
  * connections the worker's way (nonblocking GnuTLS in one libevent loop:
  * version line, handshake as the TLS client with raw public keys, send a
- * blob naming the peer's key ID, close_notify). Afterwards, --then NAME
+ * blob naming the peer's key ID, or the --blob file read before the
+ * sandbox, close_notify). Afterwards, --then NAME
  * makes one forbidden call; the seccomp filter must kill it with SIGSYS.
  *
  * Exit status: 0 served; 2 usage or set-up; 3 the forbidden call returned
@@ -51,7 +52,8 @@ struct sb_conn {
 	struct event		*ev;
 	char			 line[64];
 	size_t			 linelen;
-	char			 blob[128];
+	char			 own[128];	/* "sandboxed secret for ID" */
+	const char		*blob;
 	size_t			 len, sent;
 };
 
@@ -60,6 +62,8 @@ static gnutls_certificate_credentials_t sb_cred;
 static gnutls_priority_t	 sb_prio;
 static int			 sb_left, sb_failed;
 static const char		*sb_then;
+static char			 sb_file[65536];	/* --blob */
+static size_t			 sb_filelen;
 
 static void	 sb_accept(evutil_socket_t, short, void *);
 static void	 sb_io(evutil_socket_t, short, void *);
@@ -174,8 +178,19 @@ sb_step(struct sb_conn *c)
 			if (r < 0)
 				FAIL("key ID");
 			keyid_format(id, hex);
-			c->len = (size_t)snprintf(c->blob, sizeof(c->blob),
+			c->len = (size_t)snprintf(c->own, sizeof(c->own),
 			    "sandboxed secret for %s\n", hex);
+			c->blob = c->own;
+			if (sb_filelen > 0) {
+				char	 msg[KEYID_HEXLEN + 8];
+				int	 m;
+
+				m = snprintf(msg, sizeof(msg), "peer %s\n", hex);
+				if (write(STDERR_FILENO, msg, (size_t)m) != m)
+					FAIL("stderr");
+				c->blob = sb_file;
+				c->len = sb_filelen;
+			}
 			c->state = SB_SEND;
 			break;
 		case SB_SEND:
@@ -276,7 +291,8 @@ sb_usage(void)
 {
 	fprintf(stderr,
 "usage: sbworker [--user U] [--chroot DIR] [--nofile N] [--no-seccomp]\n"
-"                [--serve N] [--then CALL] [--title N]\n"
+"                [--serve N] [--blob FILE] [--then CALL] [--title N]\n"
+"  --blob FILE   send FILE's bytes and print each peer's key ID on stderr\n"
 "  --serve N     connections to serve after the sandbox (default 1)\n"
 "  --then CALL   then make a forbidden call: open open-raw execve socket\n"
 "                socketpair fork ptrace connect mmap-exec mprotect-exec\n"
@@ -289,6 +305,7 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "blob", required_argument, NULL, 'b' },
 		{ "chroot", required_argument, NULL, 'c' },
 		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "nofile", required_argument, NULL, 'n' },
@@ -303,12 +320,15 @@ main(int argc, char **argv)
 	socklen_t		 slen = sizeof(sin);
 	struct event		*lev;
 	char			*err, msg[64];
+	const char		*blob = NULL;
+	FILE			*f;
 	int			 ch, lfd, n, title = 1;
 
 	proctitle_init(argc, argv);
 	sb_left = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'b': blob = optarg; break;
 		case 'c': cfg.chroot_dir = optarg; break;
 		case 'S': cfg.seccomp = 0; break;
 		case 'n': cfg.nofile = strtoul(optarg, NULL, 10); break;
@@ -322,6 +342,18 @@ main(int argc, char **argv)
 	if (optind != argc)
 		sb_usage();
 	proctitle_set("worker %d", title);
+	if (blob != NULL) {	/* files are read before the sandbox */
+		if ((f = fopen(blob, "r")) == NULL) {
+			perror(blob);
+			return (2);
+		}
+		sb_filelen = fread(sb_file, 1, sizeof(sb_file), f);
+		fclose(f);
+		if (sb_filelen == 0 || sb_filelen == sizeof(sb_file)) {
+			fprintf(stderr, "sbworker: %s: empty or too long\n", blob);
+			return (2);
+		}
+	}
 	/* The title overwrote environ's old strings: getenv must not care. */
 	if (getenv("SB_TEST_VARIABLE") != NULL)
 		fprintf(stderr, "getenv SB_TEST_VARIABLE=%s\n",
