@@ -355,8 +355,13 @@ sandbox_seccomp(char **errstr)
 	pid_t		 pid = getpid();
 	int		 i, nr, r = -ENOMEM;
 
-	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
-		goto fail;
+	/* NULL also when seccomp(2) is missing: valgrind 3.19 does not
+	 * emulate it. Fail closed: never run on without the filter. */
+	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL) {
+		xasprintf(errstr, "seccomp_init failed: no seccomp(2) here "
+		    "(under valgrind? then run with seccomp off)");
+		return (-1);
+	}
 	for (i = 0; sandbox_allow[i] != NULL; i++) {
 		what = sandbox_allow[i];
 		if ((nr = seccomp_syscall_resolve_name(what)) == __NR_SCMP_ERROR)

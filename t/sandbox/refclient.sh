@@ -12,8 +12,12 @@ getent passwd _mandos >/dev/null && USR=_mandos
 tc_ourkeys "$TC_TMP/a" a || tc_fail "our keygen"
 base64 -d "$TC_TMP/a/secret.b64" >"$TC_TMP/blob" || tc_fail "secret.b64"
 mkdir -m 0755 "$TC_TMP/empty"
+# ASan builds: LeakSanitizer's exit-time check needs /proc and a thread
+# that suspends the others, both gone in the sandbox (it would end in
+# SIGSYS); leaks are valgrind's job here, with seccomp = 0.
+SBW_RUN=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$SBW")
 : >"$TC_TMP/w.out"
-"$SBW" --user "$USR" --chroot "$TC_TMP/empty" --blob "$TC_TMP/blob" \
+"${SBW_RUN[@]}" --user "$USR" --chroot "$TC_TMP/empty" --blob "$TC_TMP/blob" \
     --serve 1 --then socket >"$TC_TMP/w.out" 2>"$TC_TMP/w.err" &
 WPID=$!
 TC_PIDS+=("$WPID")

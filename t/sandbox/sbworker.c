@@ -278,9 +278,23 @@ sb_forbidden(const char *name)
 		return (kill(1, 0));
 	if (strcmp(name, "setuid") == 0)
 		return (setuid(0));
+	if (strcmp(name, "overflow") == 0) {	/* for ASan's report */
+		size_t		 len = strlen(name);
+		volatile char	*p = malloc(len);
+
+		p[len] = 1;
+		free((void *)p);
+		return (0);
+	}
 #if defined(__x86_64__)
 	if (strcmp(name, "x32") == 0)	/* getpid through the x32 ABI */
 		return ((int)syscall(0x40000000 | SYS_getpid));
+	if (strcmp(name, "i386") == 0) {	/* getpid (20) through int 0x80 */
+		long	 r = 20;
+
+		__asm__ volatile ("int $0x80" : "+a"(r) : : "memory");
+		return ((int)r);
+	}
 #endif
 	fprintf(stderr, "sbworker: unknown --then %s\n", name);
 	exit(2);
@@ -296,7 +310,7 @@ sb_usage(void)
 "  --serve N     connections to serve after the sandbox (default 1)\n"
 "  --then CALL   then make a forbidden call: open open-raw execve socket\n"
 "                socketpair fork ptrace connect mmap-exec mprotect-exec\n"
-"                kill-other setuid x32\n"
+"                kill-other setuid x32 i386; overflow (a heap overflow)\n"
 "  --title N     proctitle \"worker N\" (default 1)\n");
 	exit(2);
 }
