@@ -6,10 +6,11 @@
  *
  *   1. RLIMIT_CORE 0 and not dumpable: a crash must not write the secret
  *      to disk, and nobody may ptrace or read /proc/PID/mem of the worker;
- *   2. RLIMIT_NOFILE to the worker's share;
- *   3. the user is resolved (getpwnam reads /etc and NSS modules: before
- *      the chroot and the filter);
- *   4. chroot into an empty, root-owned, unwritable directory + chdir("/");
+ *   2. the user is resolved (getpwnam reads /etc and NSS modules: before
+ *      the chroot and the filter) and the chroot directory checked;
+ *   3. RLIMIT_NOFILE to the worker's share (after 2, which open files: a
+ *      share below the descriptors already open would make them fail);
+ *   4. chroot into the empty, root-owned, unwritable directory + chdir("/");
  *   5. while root still has CAP_SETPCAP: the bounding set emptied, ambient
  *      capabilities cleared, securebits locked (uid 0 gains nothing by exec);
  *   6. setgroups(0), setresgid, setresuid; then verified: all three ids
@@ -36,7 +37,9 @@
  *   - event_base_new() (epoll_create1, and libevent's signal socketpair),
  *     and every listener, the authority socketpair and the log destination:
  *     log to stderr, not syslog (syslog reconnects with socket + connect);
- *   - tzset()/localtime once if times are formatted (reads /etc/localtime).
+ *   - tzset()/localtime once if times are formatted (reads /etc/localtime);
+ *   - every descriptor the worker does not need closed, above all any
+ *     directory: an open directory leads out of the chroot.
  *
  * The allow-list was measured with strace on a worker loop doing real
  * GnuTLS handshakes (t/sandbox/sbworker.c, and the single-process
@@ -74,7 +77,8 @@
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
-static int	 sandbox_limits(const struct sandbox_cfg *, char **);
+static int	 sandbox_nocore(char **);
+static int	 sandbox_nofile(rlim_t, char **);
 static int	 sandbox_check_dir(const char *, char **);
 static int	 sandbox_caps_get(struct __user_cap_data_struct[2]);
 static int	 sandbox_bounding(char **);
@@ -130,7 +134,7 @@ sandbox_enter(const struct sandbox_cfg *cfg, char **errstr)
 	gid_t		 gid = (gid_t)-1;
 
 	*errstr = NULL;
-	if (sandbox_limits(cfg, errstr) == -1)
+	if (sandbox_nocore(errstr) == -1)
 		return (-1);
 	if (cfg->user != NULL) {
 		errno = 0;
@@ -147,9 +151,12 @@ sandbox_enter(const struct sandbox_cfg *cfg, char **errstr)
 		uid = pw->pw_uid;
 		gid = pw->pw_gid;
 	}
+	if (cfg->chroot_dir != NULL &&
+	    sandbox_check_dir(cfg->chroot_dir, errstr) == -1)
+		return (-1);
+	if (cfg->nofile != 0 && sandbox_nofile(cfg->nofile, errstr) == -1)
+		return (-1);
 	if (cfg->chroot_dir != NULL) {
-		if (sandbox_check_dir(cfg->chroot_dir, errstr) == -1)
-			return (-1);
 		if (chroot(cfg->chroot_dir) == -1 || chdir("/") == -1) {
 			xasprintf(errstr, "chroot %s: %s", cfg->chroot_dir,
 			    strerror(errno));
@@ -172,9 +179,9 @@ sandbox_enter(const struct sandbox_cfg *cfg, char **errstr)
 	return (0);
 }
 
-/* No core dumps, not dumpable, and the worker's share of descriptors. */
+/* No core dumps, and not dumpable (no ptrace, no /proc/PID/mem). */
 static int
-sandbox_limits(const struct sandbox_cfg *cfg, char **errstr)
+sandbox_nocore(char **errstr)
 {
 	struct rlimit	 rl = { 0, 0 };
 
@@ -183,13 +190,19 @@ sandbox_limits(const struct sandbox_cfg *cfg, char **errstr)
 		xasprintf(errstr, "no core dumps: %s", strerror(errno));
 		return (-1);
 	}
-	if (cfg->nofile != 0) {
-		rl.rlim_cur = rl.rlim_max = cfg->nofile;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
-			xasprintf(errstr, "RLIMIT_NOFILE %llu: %s",
-			    (unsigned long long)cfg->nofile, strerror(errno));
-			return (-1);
-		}
+	return (0);
+}
+
+/* The worker's share of descriptors, soft and hard. */
+static int
+sandbox_nofile(rlim_t nofile, char **errstr)
+{
+	struct rlimit	 rl = { nofile, nofile };
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		xasprintf(errstr, "RLIMIT_NOFILE %llu: %s",
+		    (unsigned long long)nofile, strerror(errno));
+		return (-1);
 	}
 	return (0);
 }

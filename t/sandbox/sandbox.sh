@@ -124,6 +124,12 @@ rc=$?
 rc=$?
 [ $rc = 2 ] && grep -q 'no such user' "$T/f.err" || fail "unknown user: status $rc: $(cat "$T/f.err")"
 ok "non-empty chroot, root and unknown users refused"
+# A share below the descriptors already open: the user and the directory
+# are looked up before the limit (they open files), so this still works.
+"${SBW_RUN[@]}" --user "$USR" --chroot "$ROOT" --nofile 4 --serve 0 >"$T/f.out" 2>"$T/f.err"
+rc=$?
+[ $rc = 0 ] || fail "--nofile 4: status $rc: $(cat "$T/f.err")"
+ok "RLIMIT_NOFILE below the open descriptors: set after the look-ups"
 
 # 4. Valgrind: everything but the filter (valgrind's own JIT maps code and
 # reads files; its syscalls would be killed).
