@@ -47,4 +47,25 @@ ok "unprivileged ($(awk '/^Uid/{print $2}' "/proc/$WPID/status")): NoNewPrivs 1,
     fail "handshake: $(cat "$T/tc.err" "$T/err")"
 wait "$WPID" || fail "sbworker status $?: $(cat "$T/err")"
 ok "unprivileged worker served a handshake through the filter"
+
+# A title longer than argv ("./sbworker", 11 bytes) runs on into the old
+# environment's bytes; the kernel still shows the title up to its NUL.
+: >"$T/out2"
+(cd "$top_builddir/t/sandbox" &&
+    exec env -i "ASAN_OPTIONS=detect_leaks=0" SB_TEST_VARIABLE=short ./sbworker) \
+    >"$T/out2" 2>"$T/err2" &
+WPID=$!
+for _ in $(seq 100); do
+	PORT=$(sed -n 's/^ready //p' "$T/out2")
+	[ -n "$PORT" ] && break
+	sleep 0.1
+done
+[ -n "$PORT" ] || fail "sbworker (short argv) did not get ready: $(cat "$T/err2")"
+[ "$(tr -d '\0' <"/proc/$WPID/cmdline")" = "sbworker: worker 1" ] ||
+    fail "long title: cmdline '$(tr '\0' '|' <"/proc/$WPID/cmdline")'"
+grep -qx "getenv SB_TEST_VARIABLE=short" "$T/err2" || fail "getenv: $(cat "$T/err2")"
+"$TCLIENT" --connect "127.0.0.1:$PORT" --idx 6 >/dev/null 2>"$T/tc.err" ||
+    fail "handshake: $(cat "$T/tc.err" "$T/err2")"
+wait "$WPID" || fail "sbworker (short argv) status $?"
+ok "a title longer than argv shows whole in cmdline"
 echo "PASS"

@@ -106,6 +106,15 @@ for call in open open-raw execve socket socketpair fork ptrace connect \
 done
 ok "SIGSYS for open openat execve socket socketpair fork ptrace connect PROT_EXEC mmap/mprotect kill(1) setuid, and getpid through the x32 and i386 ABIs"
 
+# abort() is allowed (tgkill on itself): a worker's assertion ends in
+# SIGABRT, not in a misleading SIGSYS, and leaves no core.
+"${SBW_RUN[@]}" --user "$USR" --chroot "$ROOT" --serve 0 --then abort \
+    >"$T/f.out" 2>"$T/f.err"
+rc=$?
+[ $rc = $((128 + $(kill -l ABRT))) ] || fail "abort: status $rc, not SIGABRT: $(cat "$T/f.err")"
+[ -z "$(ls -A "$ROOT")" ] || fail "something was written in the chroot: $(ls -A "$ROOT")"
+ok "abort() ends in SIGABRT, the chroot stays empty"
+
 # The check can fail: without the filter the same call returns.
 "${SBW_RUN[@]}" --user "$USR" --chroot "$ROOT" --serve 0 --then open --no-seccomp \
     >"$T/f.out" 2>"$T/f.err"

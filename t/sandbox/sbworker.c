@@ -278,6 +278,8 @@ sb_forbidden(const char *name)
 		return (kill(1, 0));
 	if (strcmp(name, "setuid") == 0)
 		return (setuid(0));
+	if (strcmp(name, "abort") == 0)	/* allowed: must end in SIGABRT */
+		abort();
 	if (strcmp(name, "overflow") == 0) {	/* for ASan's report */
 		size_t		 len = strlen(name);
 		volatile char	*p = malloc(len);
@@ -310,7 +312,8 @@ sb_usage(void)
 "  --serve N     connections to serve after the sandbox (default 1)\n"
 "  --then CALL   then make a forbidden call: open open-raw execve socket\n"
 "                socketpair fork ptrace connect mmap-exec mprotect-exec\n"
-"                kill-other setuid x32 i386; overflow (a heap overflow)\n"
+"                kill-other setuid x32 i386; abort, overflow (allowed:\n"
+"                SIGABRT, a heap overflow for ASan)\n"
 "  --title N     proctitle \"worker N\" (default 1)\n");
 	exit(2);
 }
