@@ -1081,6 +1081,8 @@ main(int argc, char *argv[])
 		fatalx("gnutls_global_init failed");
 
 	if (conf.inproc > 0) {
+		if (conf.jobs > 1)
+			storm_badusage("--jobs is for load runs, not --inproc");
 		storm_keys_init(&storm.keys, &conf);
 		storm.conf = &conf;
 		return (storm_inproc_run(&conf, &storm.keys));
