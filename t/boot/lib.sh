@@ -24,7 +24,12 @@ bt_log() { printf '%s: %s\n' "$TC_NAME" "$*" >&2; }
 
 # Skip (77) only when QEMU or the kernel cannot be had; CI installs both.
 bt_init() {
-	tc_init "$CLIENT" "$KEYGEN" "$MANDOSD"
+	tc_init "$CLIENT" "$KEYGEN" "$MANDOSD" "$@"
+	bt_setup
+}
+
+# Check for QEMU and the kernel (skip without), then build the cache.
+bt_setup() {
 	local t
 	for t in qemu-system-x86_64 mkinitramfs cryptsetup mkfs.ext4 socat \
 	    unshare flock gcc; do
