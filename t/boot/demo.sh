@@ -18,14 +18,14 @@ bt_setup
 bt_json >"$TC_TMP/clients.json"
 t0=$(date +%s.%N)
 bt_mandosd "$TC_TMP/clients.json"
-bt_log "mandosd on 127.0.0.1:$MPORT ($(bt_since "$t0") s): $(head -n1 "$MLOG")"
+bt_log "mandosd on 127.0.0.1:$MPORT ($(bt_since "$t0") s): $(grep -m1 'listening on' "$MLOG")"
 bt_log "booting the encrypted VM: QEMU (TCG), kernel $BT_KVER, root=/dev/mapper/root (LUKS2)"
 bt_log "  the VM reaches only 10.0.2.100:$MPORT, forwarded to mandosd; its console:"
 bt_boot vm "$BT_CACHE/initrd-ours" "$MPORT" "mandosd=connect:$BT_SERVER_IP:$MPORT"
 # Show the console lines that tell the story, as they come.
-( tail -n +1 -f "$TC_TMP/vm.console" | tr -d '\r' | grep --line-buffered -aE \
+( tail -n +1 -f "$TC_TMP/vm.console" | grep --line-buffered -aE \
     'IP-Config: eth0 complete|Please unlock|mandosd-client:|cryptsetup:|MANDOSD-BOOT-TEST' |
-    sed -u 's/^/     | /' ) &
+    sed -u 's/\r//g; s/^/     | /' ) &
 TC_PIDS+=("$!")
 t_unlock=$(bt_wait vm "$BT_MARK_UNLOCK" 300) || tc_fail "the disk was not unlocked"
 t_init=$(bt_wait vm "$BT_MARK_INIT" 60) || tc_fail "the real init was not reached"
