@@ -18,7 +18,14 @@ t0=$SECONDS
 # Default options (no --read-timeout); give up well after one delay would
 # have ended, so a client that restarts the delay fails.
 GIVE_UP=130 TC_TIMEOUT=150 CLIENT_ARGS="--debug ${CLIENT_ARGS:-}" \
-    tc_client "[::1]:$MPORT" ||
+    tc_client "[::1]:$MPORT" &
+cpid=$!
+# While it waits, keepalive is armed on its socket (it finds a dead server).
+sleep 15
+ss -Htno state established "dport = :$MPORT" >"$TC_TMP/ss" 2>&1
+grep -q 'timer:(keepalive' "$TC_TMP/ss" ||
+    tc_fail "no keepalive on the waiting client's socket: $(cat "$TC_TMP/ss")"
+wait "$cpid" ||
     { tail -n 20 "$TC_TMP/err" >&2; tc_fail "no secret after the approval delay (status $?)"; }
 dt=$((SECONDS - t0))
 tc_check_out "$TC_TMP/a" || tc_fail "wrong output"
