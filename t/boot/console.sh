@@ -17,6 +17,8 @@ bt_type vm "$(cat "$BT_CACHE/passphrase")"
 t_unlock=$(bt_wait vm "$BT_MARK_UNLOCK" 120) || tc_fail "the typed passphrase did not unlock"
 t_init=$(bt_wait vm "$BT_MARK_INIT" 60) || tc_fail "the real init was not reached"
 bt_end vm || tc_fail "the VM did not power off"
+grep -qa 'mandosd-client: started' "$TC_TMP/vm.console" ||
+    tc_fail "our client was not running beside the prompt"
 grep -qa 'mandosd-client: got the password' "$TC_TMP/vm.console" &&
     tc_fail "our client claims a password with no server"
 grep -qa 'mandosd-client: network down' "$TC_TMP/vm.console" ||
