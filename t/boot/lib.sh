@@ -75,7 +75,8 @@ bt_build() {
 		bt_log "LUKS2 disk image: $(bt_since "$t0") s"
 	fi
 	local f stale=
-	for f in "$CLIENT" "$src"/* "$top_srcdir/t/boot/lib.sh"; do
+	for f in "$CLIENT" "$src"/* "$top_srcdir/t/boot/lib.sh" \
+	    "$top_builddir/clients/initramfs/gen/hook"; do
 		[ "$f" -nt "$c/initrd-ours" ] && stale=1
 	done
 	if [ ! -s "$c/initrd-ours" ] || [ -n "$stale" ]; then
@@ -124,11 +125,11 @@ bt_initrd() {
 	    "$tree/scripts/local-premount/mandosd-client" \
 	    "$tree/conf-hooks.d/zz-mandosd-client" "$conf/conf.d/mandos-conf"
 	if [ "$kind" = ours ]; then
-		# What "make install" puts there, with build-tree paths.
-		sed -e "s|@sbindir@|$top_builddir/clients|g" \
-		    -e "s|@pkglibexecdir@|$src|g" "$src/hook.in" \
-		    >"$tree/hooks/mandosd-client"
-		chmod 0755 "$tree/hooks/mandosd-client"
+		# What "make install" puts there; the hook as built, pointed
+		# at the build tree by the MANDOSD_CLIENT_* variables below.
+		[ -x "$top_builddir/clients/initramfs/gen/hook" ] ||
+		    { bt_log "no clients/initramfs/gen/hook (make all)"; return 1; }
+		install -m 0755 "$top_builddir/clients/initramfs/gen/hook" "$tree/hooks/mandosd-client"
 		install -m 0755 "$src/init-premount" "$tree/scripts/init-premount/mandosd-client"
 		install -m 0755 "$src/local-premount" "$tree/scripts/local-premount/mandosd-client"
 		install -m 0644 "$src/conf-hook" "$tree/conf-hooks.d/zz-mandosd-client"
@@ -150,7 +151,8 @@ bt_initrd() {
 	# reference's hook reads /etc/keys/mandos, cryptroot's /etc/crypttab).
 	mkdir -p /etc/keys/mandos
 	[ -e /etc/crypttab ] || printf '# <target name> <source device> <key file> <options>\n' >/etc/crypttab
-	MANDOSD_CLIENT_KEYDIR=$c/keys unshare -m sh -ec '
+	MANDOSD_CLIENT_KEYDIR=$c/keys MANDOSD_CLIENT_BIN=$CLIENT \
+	MANDOSD_CLIENT_LIBDIR=$src unshare -m sh -ec '
 		mount --make-rprivate /
 		mount --bind "$1" /usr/share/initramfs-tools
 		mount --bind "$7" /etc/crypttab
