@@ -7,6 +7,7 @@
 #                  prints a marker and powers off
 #   initrd-ours    Debian's mkinitramfs with our hooks (clients/initramfs/)
 #   initrd-ref     the same with the reference's mandos-client hooks instead
+#   initrd-both    both packages' hooks, as on a machine with both installed
 # Each image is built in a private mount namespace where
 # /usr/share/initramfs-tools is a copy holding only the hooks of that
 # client, so "ours" really runs ours and "ref" the reference's; the host's
@@ -90,6 +91,12 @@ bt_build() {
 		bt_initrd ref "$c/initrd-ref" || return 1
 		bt_log "initramfs with the reference's client (mkinitramfs): $(bt_since "$t0") s"
 	fi
+	if [ -n "${BT_NEED_BOTH:-}" ] && { [ ! -s "$c/initrd-both" ] ||
+	    [ "$c/initrd-ours" -nt "$c/initrd-both" ]; }; then
+		t0=$(date +%s.%N)
+		bt_initrd both "$c/initrd-both" || return 1
+		bt_log "initramfs with both clients (mkinitramfs): $(bt_since "$t0") s"
+	fi
 	return 0
 }
 
@@ -109,7 +116,7 @@ bt_disk() {
 	mv "$c/disk.tmp" "$c/disk.img"
 }
 
-# bt_initrd ours|ref OUT: mkinitramfs in a private mount namespace.
+# bt_initrd ours|ref|both OUT: mkinitramfs in a private mount namespace.
 bt_initrd() {
 	local kind=$1 out=$2 c=$BT_CACHE tree conf src=$top_srcdir/clients/initramfs
 	tree=$c/share-$kind conf=$c/conf-$kind
@@ -124,7 +131,7 @@ bt_initrd() {
 	    "$tree/scripts/init-premount/mandosd-client" \
 	    "$tree/scripts/local-premount/mandosd-client" \
 	    "$tree/conf-hooks.d/zz-mandosd-client" "$conf/conf.d/mandos-conf"
-	if [ "$kind" = ours ]; then
+	if [ "$kind" != ref ]; then
 		# What "make install" puts there; the hook as built, pointed
 		# at the build tree by the MANDOSD_CLIENT_* variables below.
 		[ -x "$top_builddir/clients/initramfs/gen/hook" ] ||
@@ -133,7 +140,8 @@ bt_initrd() {
 		install -m 0755 "$src/init-premount" "$tree/scripts/init-premount/mandosd-client"
 		install -m 0755 "$src/local-premount" "$tree/scripts/local-premount/mandosd-client"
 		install -m 0644 "$src/conf-hook" "$tree/conf-hooks.d/zz-mandosd-client"
-	else
+	fi
+	if [ "$kind" != ours ]; then
 		for f in hooks/mandos scripts/init-premount/mandos \
 		    scripts/local-premount/mandos conf-hooks.d/zz-mandos \
 		    conf.d/mandos-conf; do
@@ -156,7 +164,7 @@ bt_initrd() {
 		mount --make-rprivate /
 		mount --bind "$1" /usr/share/initramfs-tools
 		mount --bind "$7" /etc/crypttab
-		[ "$4" = ref ] && mount --bind "$5" /etc/keys/mandos
+		[ "$4" = ours ] || mount --bind "$5" /etc/keys/mandos
 		mkinitramfs -d "$2" -o "$3.tmp" "$6"
 	' sh "$tree" "$conf" "$out" "$kind" "$c/keys" "$BT_KVER" "$c/crypttab" \
 	    >"$c/mkinitramfs-$kind.log" 2>&1 ||
