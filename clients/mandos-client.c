@@ -48,6 +48,11 @@
 			"!VERS-ALL:+VERS-TLS1.3:%PROFILE_ULTRA"
 #define CL_MAXBLOB	(1024 * 1024)	/* more than this from a server: hostile */
 #define CL_HOOK_TIMEOUT	10000		/* ms a network hook may run */
+#define CL_NO_DEADLINE	UINT64_MAX
+/* A server holding us for approval sends nothing; keepalive finds a dead one. */
+#define CL_KA_IDLE	10		/* s of silence before the first probe */
+#define CL_KA_INTVL	5		/* s between probes */
+#define CL_KA_CNT	4		/* unanswered probes: the server is gone */
 
 enum cl_result { CL_OK, CL_REFUSED, CL_FAILED };
 
@@ -76,7 +81,7 @@ static struct {
 	double				 delay;		/* s to wait for links */
 	double				 retry;		/* s, back-off ceiling */
 	double				 timeout;	/* s, connect+handshake */
-	double				 read_timeout;	/* s, after handshake */
+	double				 read_timeout;	/* s, after handshake; 0: none */
 	double				 give_up;	/* s, 0 = never */
 	uint64_t			 end_ms;	/* give-up time, 0: none */
 	int				 debug;
@@ -98,7 +103,6 @@ static struct {
 	.delay = 2.5,
 	.retry = 10,
 	.timeout = 5,
-	.read_timeout = 60,
 };
 
 static volatile sig_atomic_t cl_quit;
@@ -146,7 +150,10 @@ cl_usage(int status)
 "      --delay=SECONDS        wait this long for interfaces to come up (2.5)\n"
 "      --retry=SECONDS        longest back-off between tries of a server (10)\n"
 "      --timeout=SECONDS      deadline for connect and handshake per try (5)\n"
-"      --read-timeout=SECONDS deadline for the secret after the handshake (60)\n"
+"      --read-timeout=SECONDS deadline for the secret after the handshake\n"
+"                             (0, default: none; wait while the server holds\n"
+"                             the line, as for approval; TCP keepalive notices\n"
+"                             a dead server)\n"
 "      --give-up=SECONDS      exit 1 if no secret by then (0: never, default)\n"
 "      --network-hook-dir=DIR network hooks (" CL_HOOKDIR ")\n"
 "      --no-ipv6              do not use IPv6 for Zeroconf\n"
@@ -277,7 +284,7 @@ cl_wait(int fd, short events, uint64_t deadline)
 {
 	struct pollfd	 pfd;
 	uint64_t	 now;
-	int		 r;
+	int		 r, ms;
 
 	for (;;) {
 		if (cl_quit) {
@@ -288,11 +295,12 @@ cl_wait(int fd, short events, uint64_t deadline)
 			errno = ETIMEDOUT;
 			return (-1);
 		}
+		/* Wake each second at least: signals, no-deadline waits. */
+		ms = deadline - now > 1000 ? 1000 : (int)(deadline - now);
 #ifdef HAVE_AVAHI_CORE
 		/* Keep browsing while we wait for this server. */
 		if (cl.br != NULL) {
-			if (browse_wait(cl.br, fd, events, (int)(deadline -
-			    now)) == 1)
+			if (browse_wait(cl.br, fd, events, ms) == 1)
 				return (0);
 			continue;
 		}
@@ -300,7 +308,7 @@ cl_wait(int fd, short events, uint64_t deadline)
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
-		r = poll(&pfd, 1, (int)(deadline - now));
+		r = poll(&pfd, 1, ms);
 		if (r > 0)
 			return (0);
 		if (r == -1 && errno != EINTR)
@@ -314,6 +322,8 @@ cl_connect(struct cl_server *s, uint64_t deadline, char **errstr)
 {
 	socklen_t	 elen = sizeof(int);
 	int		 fd, err = 0, one = 1;
+	int		 ka_idle = CL_KA_IDLE, ka_intvl = CL_KA_INTVL;
+	int		 ka_cnt = CL_KA_CNT;
 
 	fd = socket(s->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
@@ -342,6 +352,11 @@ cl_connect(struct cl_server *s, uint64_t deadline, char **errstr)
 		}
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &ka_idle, sizeof(ka_idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &ka_intvl,
+	    sizeof(ka_intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &ka_cnt, sizeof(ka_cnt));
 	return (fd);
 }
 
@@ -420,7 +435,13 @@ cl_attempt(struct cl_server *s, char **plain, size_t *plainlen, char **errstr)
 	}
 	log_debug("server %s: handshake done", s->name);
 
-	deadline = cl_now() + (uint64_t)(cl.read_timeout * 1000);
+	/*
+	 * A server may hold us as long as it likes (approval_delay): the
+	 * reference client waits, and giving up here would only restart the
+	 * server's delay on our next connection.
+	 */
+	deadline = cl.read_timeout > 0 ? cl_now() +
+	    (uint64_t)(cl.read_timeout * 1000) : CL_NO_DEADLINE;
 	if (cl.end_ms != 0 && deadline > cl.end_ms)
 		deadline = cl.end_ms;
 	for (;;) {
