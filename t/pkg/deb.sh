@@ -78,6 +78,9 @@ echo "ok: lintian: no error, no warning"
 
 # --- Install beside the reference.
 snapshot "$T/before"
+# /run/mandos is a runtime directory any mandosd run as root makes; the
+# purge removes it when empty. Put it back afterwards if it was here.
+RUNDIR=$(stat -c '%a %U %G' /run/mandos 2>/dev/null)
 debs=""
 for p in $PKGS; do debs="$debs $(ls "$W/${p}_"*.deb)"; done
 INSTALLED=1
@@ -88,7 +91,7 @@ for p in mandos mandos-client; do
 	dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -q '^installed$' ||
 		echo "note: the reference's $p is not installed here"
 done
-echo "ok: installed beside the reference ($(dpkg-query -W -f='${db:Status-Status} ' mandos mandos-client 2>/dev/null))"
+echo "ok: installed beside the reference ($(dpkg-query -W -f='${Package} ${db:Status-Status}, ' mandos mandos-client 2>/dev/null))"
 getent passwd _mandos >/dev/null || fail "no _mandos user after install"
 [ "$(stat -c '%a %U' /etc/mandos/clients.json)" = "600 root" ] ||
 	fail "/etc/mandos/clients.json is $(stat -c '%a %U' /etc/mandos/clients.json)"
@@ -148,6 +151,10 @@ for p in $PKGS; do
 		fail "$p is still known to dpkg after purge"
 done
 getent passwd _mandos >/dev/null || fail "purge removed the _mandos user (documented to stay)"
+if [ -n "$RUNDIR" ] && [ ! -d /run/mandos ]; then
+	set -- $RUNDIR
+	install -d -m "$1" -o "$2" -g "$3" /run/mandos
+fi
 snapshot "$T/after"
 # Paths that another package (someone else's apt-get meanwhile) owns are
 # not ours; anything else that differs is.
