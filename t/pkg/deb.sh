@@ -41,7 +41,7 @@ trap 'pkg_cleanup; cleanup' EXIT
 # snapshot FILE: every path a package may touch, one a line, sorted.
 # Logs, caches and the package manager's own books are left out.
 snapshot() {
-	find /etc /usr /lib /var /run /opt /srv -xdev \
+	find /boot /etc /usr /lib /var /run /opt /srv -xdev \
 	    \( -path /var/log -o -path /var/cache -o -path /var/tmp \
 	       -o -path /var/lib/apt -o -path /var/lib/dpkg -o -path /run/user \
 	       -o -path /run/netns -o -path /var/lib/systemd/coredump \
