@@ -444,14 +444,15 @@ conf_slurp(const char *path)
 	return (buf);
 }
 
-/* Where --config or --configdir point, by a first getopt pass. */
+/* Where --config or --configdir point, by a first getopt pass; NULL for
+ * --help and --version, which read no file. */
 static char *
 conf_find(int argc, char **argv, const struct option *opts,
     const char *shortopts, int *explicit)
 {
 	const char	*file = NULL, *dir = NULL;
 	char		*path;
-	int		 ch, li, saved = opterr;
+	int		 ch, li, help = 0, saved = opterr;
 
 	opterr = 0;	/* the real pass reports mistakes */
 	optind = 0;
@@ -459,7 +460,9 @@ conf_find(int argc, char **argv, const struct option *opts,
 		li = -1;
 		if ((ch = getopt_long(argc, argv, shortopts, opts, &li)) == -1)
 			break;
-		if (li >= 0 && strcmp(opts[li].name, "config") == 0)
+		if (ch == 'h' || ch == 'V')
+			help = 1;	/* --help works with a broken file */
+		else if (li >= 0 && strcmp(opts[li].name, "config") == 0)
 			file = optarg;
 		else if ((li >= 0 && strcmp(opts[li].name, "configdir") == 0) ||
 		    (li == -1 && ch == 'c'))
@@ -468,6 +471,8 @@ conf_find(int argc, char **argv, const struct option *opts,
 	optind = 0;
 	opterr = saved;
 	*explicit = file != NULL;
+	if (help)
+		return (NULL);
 	if (file != NULL)
 		return (xstrdup(file));
 	xasprintf(&path, "%s/%s", dir != NULL ? dir : SYSCONFDIR "/mandos",
@@ -488,7 +493,8 @@ conf_merge(int *argcp, char ***argvp, const struct option *opts,
 	c.opts = opts;
 	free(conf_file);
 	conf_file = conf_find(*argcp, *argvp, opts, shortopts, &explicit);
-	c.path = conf_file;
+	if ((c.path = conf_file) == NULL)
+		return (0);
 	if ((c.text = conf_slurp(c.path)) == NULL) {
 		if (errno == ENOENT && !explicit) {
 			free(conf_file);
