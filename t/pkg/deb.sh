@@ -109,6 +109,33 @@ for f in /usr/sbin/mandosctl /usr/sbin/mandos-client /usr/sbin/mandosd-keygen \
 done
 echo "ok: _mandos exists, the table is root's 0600, nothing started, --check-config"
 
+# A fresh machine has no _mandos (here the reference made it): run the
+# postinst's user part in a private mount namespace over a copy of /etc
+# without _mandos, and look at what adduser made there.
+if command -v unshare >/dev/null; then
+	sed -n '/^if \[ "\$1" = configure \]; then/,/^fi$/p' \
+	    /var/lib/dpkg/info/mandosd.postinst >"$T/mkuser.sh"
+	grep -q adduser "$T/mkuser.sh" || fail "no adduser part in the postinst"
+	cp -a /etc "$T/etc"
+	for f in passwd group shadow gshadow; do
+		[ -f "$T/etc/$f" ] && sed -i '/^_mandos:/d' "$T/etc/$f"
+	done
+	unshare -m --propagation private sh -c '
+		mount --bind "$1/etc" /etc || exit 99
+		getent passwd _mandos >/dev/null && exit 98
+		sh "$1/mkuser.sh" configure || exit 97
+		sh "$1/mkuser.sh" configure || exit 96	# idempotent
+		getent passwd _mandos; id -gn _mandos' sh "$T" >"$T/mkuser.out" 2>&1
+	rc=$?
+	[ "$rc" -eq 0 ] || fail "postinst on a machine without _mandos: exit $rc: $(cat "$T/mkuser.out")"
+	IFS=: read -r _ _ uid _ _ home shell <"$T/mkuser.out"
+	[ "$uid" -lt 1000 ] && [ "$home" = /nonexistent ] && [ "$shell" = /usr/sbin/nologin ] &&
+	    [ "$(sed -n 2p "$T/mkuser.out")" = _mandos ] ||
+		fail "the postinst made: $(cat "$T/mkuser.out")"
+	rm -rf "$T/etc"
+	echo "ok: on a machine without it the postinst makes _mandos (system uid $uid, group _mandos, no home, no shell)"
+fi
+
 # --- The installed server and keygen, the real client (and ours).
 chmod 0755 "$T"
 install -d -m 0700 "$T/keys"
