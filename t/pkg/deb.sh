@@ -25,12 +25,34 @@ INSTALLED=0
 HAD_USER=0
 getent passwd _mandos >/dev/null && HAD_USER=1
 
+# known: those of ours dpkg still knows (installed or config-files).
+known() {
+	local p
+	for p in $PKGS; do
+		dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null |
+		    grep -qv '^not-installed$' && echo "$p"
+	done
+}
+# /run/mandos is a runtime directory any mandosd run as root makes; the
+# purge removes it when empty. Put it back afterwards if it was here.
+RUNDIR=$(stat -c '%a %U %G' /run/mandos 2>/dev/null)
+put_back_rundir() {
+	if [ -n "$RUNDIR" ] && [ ! -d /run/mandos ]; then
+		# shellcheck disable=SC2086
+		set -- $RUNDIR
+		install -d -m "$1" -o "$2" -g "$3" /run/mandos
+	fi
+}
 # Purge whatever got installed, and put back the user as it was.
 pkg_cleanup() {
+	local left
 	if [ "$INSTALLED" = 1 ]; then
-		DEBIAN_FRONTEND=noninteractive $APT purge $PKGS >>"$T/purge.log" 2>&1
+		left=$(known)
+		# shellcheck disable=SC2086
+		[ -z "$left" ] || dpkg --purge $left >>"$T/purge.log" 2>&1
 		INSTALLED=0
 	fi
+	put_back_rundir
 	if [ "$HAD_USER" = 0 ] && getent passwd _mandos >/dev/null; then
 		deluser --system --quiet _mandos >/dev/null 2>&1
 		getent group _mandos >/dev/null && delgroup --system --quiet _mandos >/dev/null 2>&1
@@ -78,9 +100,6 @@ echo "ok: lintian: no error, no warning"
 
 # --- Install beside the reference.
 snapshot "$T/before"
-# /run/mandos is a runtime directory any mandosd run as root makes; the
-# purge removes it when empty. Put it back afterwards if it was here.
-RUNDIR=$(stat -c '%a %U %G' /run/mandos 2>/dev/null)
 debs=""
 for p in $PKGS; do debs="$debs $(ls "$W/${p}_"*.deb)"; done
 INSTALLED=1
@@ -91,7 +110,7 @@ for p in mandos mandos-client; do
 	dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -q '^installed$' ||
 		echo "note: the reference's $p is not installed here"
 done
-echo "ok: installed beside the reference ($(dpkg-query -W -f='${Package} ${db:Status-Status}, ' mandos mandos-client 2>/dev/null))"
+echo "ok: installed beside the reference: $(dpkg-query -W -f='${Package} ${db:Status-Status}; ' mandos mandos-client 2>/dev/null)"
 getent passwd _mandos >/dev/null || fail "no _mandos user after install"
 [ "$(stat -c '%a %U' /etc/mandos/clients.json)" = "600 root" ] ||
 	fail "/etc/mandos/clients.json is $(stat -c '%a %U' /etc/mandos/clients.json)"
@@ -169,19 +188,27 @@ cmp -s "$T/ours.out" "$T/secret.txt" || fail "the installed mandos-client printe
 stop_mandosd
 echo "ok: the installed mandosd served the real mandos-client and ours; mandosctl lists it"
 
-# --- Purge: nothing left but the _mandos user (README.Debian).
-DEBIAN_FRONTEND=noninteractive $APT purge $PKGS >"$T/purge.log" 2>&1 ||
-	{ tail -n 20 "$T/purge.log"; fail "apt-get purge"; }
-INSTALLED=0
-for p in $PKGS; do
-	dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qv '^not-installed$' &&
-		fail "$p is still known to dpkg after purge"
+# --- Remove: the programs go, the conffile stays until the purge.
+DEBIAN_FRONTEND=noninteractive $APT remove $PKGS >"$T/remove.log" 2>&1 ||
+	{ tail -n 20 "$T/remove.log"; fail "apt-get remove"; }
+for f in /usr/sbin/mandosd /usr/sbin/mandosctl /usr/sbin/mandos-client \
+    /usr/sbin/mandosd-keygen /usr/bin/mandos-storm; do
+	[ ! -e "$f" ] || fail "$f is still there after remove"
 done
+[ -f /etc/mandos/clients.json ] || fail "remove took the conffile /etc/mandos/clients.json"
+dpkg-query -W -f='${db:Status-Status}' mandosd | grep -q '^config-files$' ||
+	fail "mandosd is not in config-files state after remove"
+echo "ok: removed: programs gone, the table kept (config-files)"
+
+# --- Purge: nothing left but the _mandos user (README.Debian).
+# After the remove only mandosd (its conffile) is left for dpkg.
+[ "$(known)" = mandosd ] || fail "dpkg still knows: $(known)"
+DEBIAN_FRONTEND=noninteractive $APT purge mandosd >"$T/purge.log" 2>&1 ||
+	{ tail -n 20 "$T/purge.log"; fail "apt-get purge"; }
+[ -z "$(known)" ] || fail "still known to dpkg after purge: $(known)"
+INSTALLED=0
 getent passwd _mandos >/dev/null || fail "purge removed the _mandos user (documented to stay)"
-if [ -n "$RUNDIR" ] && [ ! -d /run/mandos ]; then
-	set -- $RUNDIR
-	install -d -m "$1" -o "$2" -g "$3" /run/mandos
-fi
+put_back_rundir
 snapshot "$T/after"
 # Paths that another package (someone else's apt-get meanwhile) owns are
 # not ours; anything else that differs is.
