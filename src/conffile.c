@@ -176,7 +176,7 @@ conf_reader(char *str, int num, void *arg)
 	len = nl != NULL ? (size_t)(nl - s) + 1 : strlen(s);
 	c->line++;
 	c->indented = (*s == ' ' || *s == '\t');
-	if (len >= (size_t)num - 1) {
+	if (len > (size_t)num - 1) {	/* with its newline and NUL */
 		conf_fail(c, "line", "longer than %d characters", num - 2);
 		return (NULL);
 	}
