@@ -147,6 +147,7 @@ conf_fail(struct conf *c, const char *key, const char *fmt, ...)
 	return (0);
 }
 
+/* One warning on stderr, FILE:LINE: KEY: warning: ...; start-up goes on. */
 static void
 conf_warn(struct conf *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -219,6 +220,7 @@ conf_number(const char *v, long min, long max)
 	return (n);
 }
 
+/* Append "--opt=val" (or "--opt" for a flag) to the options made. */
 static void
 conf_add(struct conf *c, const char *opt, const char *val)
 {
@@ -382,6 +384,7 @@ conf_own_key(struct conf *c, const char *key, const char *v)
 	return (conf_value(c, &any, key, v));
 }
 
+/* inih's handler: one key = value of the file; 0 stops at an error. */
 static int
 conf_handler(void *arg, const char *section, const char *key, const char *v)
 {
@@ -480,6 +483,7 @@ conf_find(int argc, char **argv, const struct option *opts,
 	return (path);
 }
 
+/* See conffile.h. */
 int
 conf_merge(int *argcp, char ***argvp, const struct option *opts,
     const char *shortopts, char **errstr)
@@ -545,6 +549,7 @@ conf_merge(int *argcp, char ***argvp, const struct option *opts,
 	return (0);
 }
 
+/* The file conf_merge read, for messages. */
 const char *
 conf_path(void)
 {
