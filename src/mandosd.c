@@ -437,6 +437,8 @@ mandosd_main(int argc, char **argv)
 	if (tls_init(cfg->priority, &err) == -1)
 		fatalx("%s", err);
 	if (cfg->check_config) {
+		if (conf_path() != NULL)
+			printf("%s: server settings OK\n", conf_path());
 		printf("%s: %zu clients, configuration OK\n", parent_table_path,
 		    keytab_count(parent_table));
 		exit(0);

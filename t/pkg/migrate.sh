@@ -191,6 +191,8 @@ grep -q "missing.conf: No such file" "$D/bad.out" || zc_fail "missing --config: 
 "$MANDOSD" --config /etc/mandos/mandos.conf --clients "$D/etc/clients.json" -n \
     >"$D/bad.out" 2>&1 || zc_fail "the stock mandos.conf: $(cat "$D/bad.out")"
 grep -q warning "$D/bad.out" && zc_fail "the stock mandos.conf warns: $(cat "$D/bad.out")"
+grep -q '^/etc/mandos/mandos.conf: server settings OK$' "$D/bad.out" ||
+	zc_fail "--check-config does not say it read the file: $(cat "$D/bad.out")"
 # [mandosd]: our own options in the same file, the command line still wins.
 printf '[DEFAULT]\nport = %s\n[mandosd]\nmax-connections = 7\nno-zeroconf = yes\naddress = 127.0.0.1\n' \
     "$PORT" >"$D/own.conf"
