@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "client.h"
+#include "conffile.h"
 #include "conn.h"
 #include "control.h"
 #include "ctlproto.h"
@@ -70,11 +71,14 @@ static struct fair_config parent_fair = {	/* per-source fair shares */
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
-    OPT_HS_SLOTS, OPT_REFUSAL_LOG };
+    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG };
+
+static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
 static const struct option parent_opts[] = {
 	{ "address",		required_argument, NULL, 'a' },
 	{ "check-config",	no_argument,	   NULL, 'n' },
+	{ "config",		required_argument, NULL, OPT_CONFIG },
 	{ "clients",		required_argument, NULL, 'C' },
 	{ "configdir",		required_argument, NULL, 'c' },
 	{ "control",		required_argument, NULL, OPT_CONTROL },
@@ -116,6 +120,7 @@ parent_usage(FILE *f)
 "Serve Mandos clients their encrypted secrets (protocol 1).\n"
 "\n"
 "  -c, --configdir DIR        read DIR/clients.json (default %s/mandos)\n"
+"      --config FILE          server settings (default DIR/mandos.conf)\n"
 "      --clients FILE         read the client table from FILE instead\n"
 "  -n, --check-config         validate the configuration and exit\n"
 "  -a, --address ADDR         listen on ADDR only (default: all, IPv6+IPv4)\n"
@@ -192,13 +197,14 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 	long	 n;
 	int	 ch;
 
-	while ((ch = getopt_long(argc, argv, "a:c:dfhi:np:V4", parent_opts,
+	while ((ch = getopt_long(argc, argv, parent_shortopts, parent_opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'a': cfg->address = optarg; break;
 		case 'n': cfg->check_config = 1; break;
 		case 'C': cfg->clients_path = optarg; break;
 		case 'c': cfg->configdir = optarg; break;
+		case OPT_CONFIG: break;	/* read by conf_merge */
 		case 'd': cfg->debug = cfg->foreground = 1; break;
 		case 'f': cfg->foreground = 1; break;
 		case 'i': cfg->interface = optarg; break;
@@ -463,6 +469,12 @@ mandosd_main(int argc, char **argv)
 	size_t			 maxc, i;
 	int			 n, af;
 
+	/* mandos.conf first, as options the command line overrides. */
+	if (conf_merge(&argc, &argv, parent_opts, parent_shortopts,
+	    &err) == -1) {
+		fprintf(stderr, "mandosd: %s\n", err);
+		exit(1);
+	}
 	parent_parse(argc, argv, cfg);
 	/* Start-up errors reach the terminal of a server about to detach. */
 	log_init("mandosd", cfg->foreground || cfg->check_config ||
@@ -478,6 +490,8 @@ mandosd_main(int argc, char **argv)
 	if (tls_init(cfg->priority, &err) == -1)
 		fatalx("%s", err);
 	if (cfg->check_config) {
+		if (conf_path() != NULL)
+			printf("%s: server settings OK\n", conf_path());
 		printf("%s: %zu clients, configuration OK\n", parent_table_path,
 		    keytab_count(parent_table));
 		exit(0);
