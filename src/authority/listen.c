@@ -1,8 +1,9 @@
 /*
- * listen.c: the listening sockets. By default one dual-stack IPv6 socket on
- * all addresses, as the reference does. Accepting stops at the connection
- * cap and, for a second, when descriptors run out (EMFILE must never spin
- * the loop), and resumes as connections end.
+ * listen.c: the listening sockets, bound by the authority. By default one
+ * dual-stack IPv6 socket on all addresses, as the reference does. The
+ * authority never accepts: every worker inherits the same sockets and
+ * accepts on them (worker/accept.c); the authority keeps them open, so a
+ * worker's successor finds the queued peers still there.
  */
 #include "config.h"
 
@@ -18,32 +19,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
-#include "conn.h"
 #include "listen.h"
 #include "log.h"
-#include "metrics.h"
 #include "sockaddr.h"
 #include "xmalloc.h"
 
 #define LSN_MAX		8	/* systemd may hand us a few */
 #define LSN_BACKLOG	4096	/* a reboot storm arrives at once; the kernel caps it */
-#define LSN_BATCH	64	/* accepts per wake-up, so established peers are served too */
 
 struct listener {
 	int		 fd;
-	struct event	*ev;
 };
 
 static struct listener	 lsn[LSN_MAX];
 static size_t		 nlsn;
-static size_t		 lsn_max_conns;
-static int		 lsn_paused;
-static struct event	*lsn_retry_ev;
-static struct event_base *lsn_base;
-
-static void	 lsn_accept(evutil_socket_t, short, void *);
 
 /* Record a listener; -1 if there are too many. */
 static int
@@ -159,106 +148,14 @@ fail:
 	return (-1);
 }
 
-/* Stop accepting (at the cap, or for a second when out of descriptors). */
-static void
-lsn_pause(int out_of_fds)
-{
-	struct timeval	 one = { 1, 0 };
-	size_t		 i;
-
-	if (!lsn_paused) {
-		metric_inc(M_ACCEPT_PAUSED);
-		for (i = 0; i < nlsn; i++)
-			event_del(lsn[i].ev);
-		lsn_paused = 1;
-	}
-	if (out_of_fds)
-		evtimer_add(lsn_retry_ev, &one);
-}
-
-/* Accept again, unless we are still at the cap. */
-static void
-lsn_resume(void)
+size_t
+lsn_fds(int *fds, size_t max)
 {
 	size_t	 i;
 
-	if (!lsn_paused || conn_count() >= lsn_max_conns)
-		return;
-	lsn_paused = 0;
-	evtimer_del(lsn_retry_ev);
-	for (i = 0; i < nlsn; i++)
-		event_add(lsn[i].ev, NULL);
-}
-
-/* The retry timer after EMFILE. */
-static void
-lsn_retry(evutil_socket_t fd, short what, void *arg)
-{
-	lsn_resume();
-}
-
-void
-lsn_conn_closed(void)
-{
-	lsn_resume();
-}
-
-/* Accept a batch of connections. */
-static void
-lsn_accept(evutil_socket_t fd, short what, void *arg)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	int			 cfd, i;
-	static int		 warned_fds;
-
-	for (i = 0; i < LSN_BATCH; i++) {
-		if (conn_count() >= lsn_max_conns) {
-			log_debug("connection cap %zu reached; not accepting",
-			    lsn_max_conns);
-			lsn_pause(0);
-			return;
-		}
-		len = sizeof(ss);
-		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd == -1) {
-			switch (errno) {
-			case EAGAIN:
-			case EINTR:
-				return;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
-				if (!warned_fds++)
-					log_warn("accept: pausing 1 s");
-				lsn_pause(1);
-				return;
-			default:	/* ECONNABORTED and friends: that peer only */
-				log_debug("accept: %s", strerror(errno));
-				continue;
-			}
-		}
-		warned_fds = 0;
-		metric_inc(M_ACCEPTED);
-		conn_new(cfd, (struct sockaddr *)&ss, len);
-	}
-}
-
-void
-lsn_start(struct event_base *base, size_t max_conns)
-{
-	size_t	 i;
-
-	lsn_base = base;
-	lsn_max_conns = max_conns;
-	lsn_retry_ev = evtimer_new(base, lsn_retry, NULL);
-	for (i = 0; i < nlsn; i++) {
-		lsn[i].ev = event_new(base, lsn[i].fd, EV_READ | EV_PERSIST,
-		    lsn_accept, NULL);
-		event_add(lsn[i].ev, NULL);
-	}
+	for (i = 0; i < nlsn && i < max; i++)
+		fds[i] = lsn[i].fd;
+	return (i);
 }
 
 void
@@ -266,15 +163,9 @@ lsn_close(void)
 {
 	size_t	 i;
 
-	for (i = 0; i < nlsn; i++) {
-		if (lsn[i].ev != NULL)
-			event_free(lsn[i].ev);
+	for (i = 0; i < nlsn; i++)
 		close(lsn[i].fd);
-	}
 	nlsn = 0;
-	if (lsn_retry_ev != NULL)
-		event_free(lsn_retry_ev);
-	lsn_retry_ev = NULL;
 }
 
 /* Address of the first listener. */

@@ -1,0 +1,168 @@
+/*
+ * accept.c: a worker accepts on the listening sockets that the authority
+ * bound and every worker shares: the kernel's accept queue is one, so a
+ * worker that dies leaves its queued peers to the others and to its
+ * successor. Accepting stops at this worker's connection cap and, for a
+ * second, when descriptors run out (EMFILE must never spin the loop), and
+ * resumes as connections end.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "accept.h"
+#include "conn.h"
+#include "log.h"
+#include "worker.h"
+
+#define ACC_MAX		8	/* the authority's LSN_MAX */
+#define ACC_BATCH	16	/* accepts per wake-up: the others get their share */
+
+struct acceptor {
+	int		 fd;
+	struct event	*ev;
+};
+
+uint64_t		 acc_accepted;
+uint64_t		 acc_paused;
+static struct acceptor	 acc_l[ACC_MAX];
+static size_t		 acc_n;
+static size_t		 acc_max;
+static int		 acc_paused_now;
+static struct event	*acc_retry_ev;
+static struct event_base *acc_base;
+
+static void	 acc_accept(evutil_socket_t, short, void *);
+
+int
+acc_add(int fd)
+{
+	if (acc_n == ACC_MAX)
+		return (-1);
+	acc_l[acc_n++].fd = fd;
+	return (0);
+}
+
+/* Stop accepting (at the cap, or for a second when out of descriptors). */
+static void
+acc_pause(int out_of_fds)
+{
+	struct timeval	 one = { 1, 0 };
+	size_t		 i;
+
+	if (!acc_paused_now) {
+		acc_paused++;
+		worker_stats_changed();
+		for (i = 0; i < acc_n; i++)
+			event_del(acc_l[i].ev);
+		acc_paused_now = 1;
+	}
+	if (out_of_fds)
+		evtimer_add(acc_retry_ev, &one);
+}
+
+/* Accept again, unless we are still at the cap. */
+static void
+acc_resume(void)
+{
+	size_t	 i;
+
+	if (!acc_paused_now || conn_count() >= acc_max)
+		return;
+	acc_paused_now = 0;
+	evtimer_del(acc_retry_ev);
+	for (i = 0; i < acc_n; i++)
+		event_add(acc_l[i].ev, NULL);
+}
+
+/* The retry timer after EMFILE. */
+static void
+acc_retry(evutil_socket_t fd, short what, void *arg)
+{
+	acc_resume();
+}
+
+void
+acc_conn_closed(void)
+{
+	acc_resume();
+}
+
+/* Accept a batch of connections. */
+static void
+acc_accept(evutil_socket_t fd, short what, void *arg)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 cfd, i;
+	static int		 warned_fds;
+
+	for (i = 0; i < ACC_BATCH; i++) {
+		if (conn_count() >= acc_max) {
+			log_debug("connection cap %zu reached; not accepting",
+			    acc_max);
+			acc_pause(0);
+			return;
+		}
+		len = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			switch (errno) {
+			case EAGAIN:
+			case EINTR:
+				return;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				if (!warned_fds++)
+					log_warn("accept: pausing 1 s");
+				acc_pause(1);
+				return;
+			default:	/* ECONNABORTED and friends: that peer only */
+				log_debug("accept: %s", strerror(errno));
+				continue;
+			}
+		}
+		warned_fds = 0;
+		acc_accepted++;
+		conn_new(cfd, (struct sockaddr *)&ss, len);
+	}
+}
+
+void
+acc_start(struct event_base *base, size_t max_conns)
+{
+	size_t	 i;
+
+	acc_base = base;
+	acc_max = max_conns;
+	acc_retry_ev = evtimer_new(base, acc_retry, NULL);
+	for (i = 0; i < acc_n; i++) {
+		acc_l[i].ev = event_new(base, acc_l[i].fd, EV_READ | EV_PERSIST,
+		    acc_accept, NULL);
+		event_add(acc_l[i].ev, NULL);
+	}
+}
+
+void
+acc_close(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < acc_n; i++) {
+		if (acc_l[i].ev != NULL)
+			event_free(acc_l[i].ev);
+		close(acc_l[i].fd);
+	}
+	acc_n = 0;
+	if (acc_retry_ev != NULL)
+		event_free(acc_retry_ev);
+	acc_retry_ev = NULL;
+}
