@@ -55,6 +55,7 @@ static struct worker	 proc_w[PROC_MAX_WORKERS];
 static struct proc_config proc_cfg;
 static int		 proc_lfds[16];
 static char		 proc_exe[PATH_MAX];
+static const char	*proc_test_exe0;	/* test hook: worker 0's program */
 static struct event_base *proc_base;
 static void		(*proc_serving)(void);
 static unsigned		 proc_nreported;
@@ -336,6 +337,7 @@ static void
 proc_spawn(struct worker *w)
 {
 	struct timeval	 one = { 1, 0 };
+	sigset_t	 stop;
 	char		**av;
 	int		 sv[2];
 	pid_t		 pid;
@@ -355,8 +357,16 @@ proc_spawn(struct worker *w)
 		evtimer_add(w->respawn_ev, &one);
 		return;
 	case 0:
+		/* A stop signal before the worker's handlers are in place
+		 * waits for them (the worker unblocks), instead of being
+		 * lost to our handler here or killing it half-started. */
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		sigprocmask(SIG_BLOCK, &stop, NULL);
 		proc_child_fds(sv[1]);
-		execv(proc_exe, av);
+		execv(w->index == 0 && proc_test_exe0 != NULL ? proc_test_exe0 :
+		    proc_exe, av);
 		_exit(127);
 	}
 	close(sv[1]);
@@ -396,6 +406,9 @@ proc_start(struct event_base *base, const struct proc_config *cfg,
 		return (-1);
 	}
 	proc_exe[n] = '\0';
+	/* t/worker/evil.sh: a fake worker 0 that speaks bad frames. */
+	if ((proc_test_exe0 = getenv("MANDOSD_TEST_WORKER0")) != NULL)
+		log_warnx("MANDOSD_TEST_WORKER0: worker 0 is %s", proc_test_exe0);
 	for (i = 0; i < proc_cfg.nworkers; i++) {
 		proc_w[i].index = i;
 		proc_w[i].respawn_ev = evtimer_new(base, proc_respawn_cb,

@@ -198,6 +198,7 @@ worker_main(int argc, char **argv)
 	struct conn_timeouts	 to = { 10000, 10000, 10000 };
 	struct sandbox_cfg	 sb = { NULL, NULL, 0, 1 };
 	struct event		*sigev[2];
+	sigset_t		 stop;
 	char			*priority = NULL, *err = NULL, *end;
 	long long		 maxc = 0;
 	int			 ch, index = -1, debug = 0, to_stderr = 0, i;
@@ -273,6 +274,10 @@ worker_main(int argc, char **argv)
 	sigev[1] = evsignal_new(worker_base, SIGINT, worker_signal, NULL);
 	for (i = 0; i < 2; i++)
 		evsignal_add(sigev[i], NULL);
+	sigemptyset(&stop);	/* blocked by the authority until now */
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &stop, NULL);
 	conn_init(worker_base, &to, acc_conn_closed);
 	acc_start(worker_base, cap);
 	worker_stats_cb(-1, 0, NULL);	/* "accepting": the authority counts us in */
