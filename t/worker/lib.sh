@@ -1,0 +1,23 @@
+# t/worker/lib.sh: helpers for the tests of the authority and its workers.
+. "${top_srcdir:-.}/t/core/lib.sh" || exit 99
+STORM=$top_builddir/clients/mandos-storm
+CTL=$top_builddir/clients/mandosctl
+[ -x "$STORM" ] || fail "mandos-storm not built"
+
+# workers: the pids of the authority's network workers (comm mandosd-worker).
+workers() {
+	local p
+	for p in $(cat /proc/"$MPID"/task/*/children 2>/dev/null); do
+		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = mandosd-worker ] && echo "$p"
+	done
+}
+# worker_pid N: the pid of worker N ("mandosd: worker N" in ps).
+worker_pid() {
+	local p
+	for p in $(workers); do
+		[ "$(tr '\0' ' ' </proc/"$p"/cmdline | sed 's/ *$//')" = "mandosd: worker $1" ] && echo "$p"
+	done
+}
+# metric NAME: one sample from the control socket's metrics.
+metric() { "$CTL" --socket "$T/mandosd.sock" --metrics | awk -v m="$1" '$1 == m {print $2}'; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
