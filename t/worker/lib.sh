@@ -4,18 +4,23 @@ STORM=$top_builddir/clients/mandos-storm
 CTL=$top_builddir/clients/mandosctl
 [ -x "$STORM" ] || fail "mandos-storm not built"
 
-# workers: the pids of the authority's network workers (comm mandosd-worker).
+# workers: the pids of the authority's network workers (comm mandosd-worker;
+# under valgrind, a child whose command line has --worker).
 workers() {
 	local p
 	for p in $(cat /proc/"$MPID"/task/*/children 2>/dev/null); do
-		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = mandosd-worker ] && echo "$p"
+		[ "$(cat /proc/"$p"/comm 2>/dev/null)" = mandosd-worker ] ||
+		    tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | grep -q -- ' --worker ' && echo "$p"
 	done
 }
 # worker_pid N: the pid of worker N ("mandosd: worker N" in ps).
 worker_pid() {
-	local p
+	local p c
 	for p in $(workers); do
-		[ "$(tr '\0' ' ' </proc/"$p"/cmdline | sed 's/ *$//')" = "mandosd: worker $1" ] && echo "$p"
+		c=$(tr '\0' ' ' </proc/"$p"/cmdline | sed 's/ *$//')
+		case "$c" in
+		"mandosd: worker $1"|*" --worker "[0-9]*",$1 "*) echo "$p" ;;
+		esac
 	done
 }
 # metric NAME: one sample from the control socket's metrics.
