@@ -27,6 +27,7 @@
 #include "park.h"
 #include "proc.h"
 #include "sockaddr.h"
+#include "xmalloc.h"
 
 #define PARK_NHASH	4096
 
@@ -166,10 +167,7 @@ park_lookup(unsigned wi, const struct msg *m, size_t max, const char **why)
 		*why = "more parked requests than connections";
 		return (-1);
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		log_warn("park: calloc");
-		return (0);	/* the worker times out: not its fault */
-	}
+	p = xcalloc(1, sizeof(*p));
 	p->wi = wi;
 	p->reqid = m->reqid;
 	memcpy(p->keyid, m->u.lookup.keyid, KEYID_LEN);
@@ -185,10 +183,7 @@ park_lookup(unsigned wi, const struct msg *m, size_t max, const char **why)
 		park_refuse(p, RESULT_NOT_FOUND);
 		return (0);
 	}
-	if ((p->client = strdup(cl->name)) == NULL) {
-		park_refuse(p, RESULT_TLS_ERROR);
-		return (0);
-	}
+	p->client = xstrdup(cl->name);
 	g = client_gate(rt, &delay);	/* sets delay: call it first */
 	park_gate(p, rt, g, delay);
 	return (0);

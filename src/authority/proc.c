@@ -205,10 +205,13 @@ proc_read(struct bufferevent *bev, void *arg)
 	while (w->end_why == NULL && (n = evbuffer_get_length(in)) >=
 	    MSG_HDR_LEN) {
 		p = evbuffer_pullup(in, MSG_HDR_LEN);
-		if ((flen = msg_frame_len(p)) > MSG_FRAME_MAX) {
-			proc_end_later(w, "oversized message");
+		/* Judge the header (type, version, the type's bound) before
+		 * waiting for a body it announces. */
+		if (msg_decode(p, MSG_HDR_LEN, 1, &m, &why) == -1) {
+			proc_end_later(w, why);
 			return;
 		}
+		flen = msg_frame_len(p);
 		if (n < flen)
 			return;
 		p = evbuffer_pullup(in, (ssize_t)flen);
