@@ -154,6 +154,10 @@ conn_wait(struct conn *c, short what)
 	left = c->deadline_us > now ? c->deadline_us - now : 0;
 	tv.tv_sec = (time_t)(left / 1000000);
 	tv.tv_usec = (suseconds_t)(left % 1000000);
+	/* libevent adds tv to the time it cached when this round of callbacks
+	 * began; after a slow callback (a handshake step) that time is stale
+	 * and the deadline would come early. */
+	event_base_update_cache_time(conn_base);
 	event_assign(&c->ev, conn_base, c->fd, what, conn_io, c);
 	event_add(&c->ev, &tv);
 }
