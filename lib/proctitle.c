@@ -62,18 +62,16 @@ proctitle_init(int argc, char **argv)
 			argv[k] = xstrdup(argv[k]);
 }
 
-/* Set the title shown by ps -f, and the comm shown by ps -e. */
-void
-proctitle_set(const char *fmt, ...)
+/* The title shown by ps -f; and the comm shown by ps -e if comm. */
+static void
+proctitle_vset(int comm, const char *fmt, va_list ap)
 {
 	char	 title[256];
 	int	 n;
-	va_list	 ap;
 
-	va_start(ap, fmt);
 	vsnprintf(title, sizeof(title), fmt, ap);
-	va_end(ap);
-	proctitle_comm(title);
+	if (comm)
+		proctitle_comm(title);
 	if (proctitle_base == NULL || proctitle_len < 2)
 		return;
 	n = snprintf(proctitle_base, proctitle_len, "%s: %s", proctitle_prog,
@@ -84,6 +82,26 @@ proctitle_set(const char *fmt, ...)
 	 * stale argument or environment string. */
 	if ((size_t)n < proctitle_len)
 		memset(proctitle_base + n, 0, proctitle_len - (size_t)n);
+}
+
+void
+proctitle_set(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	proctitle_vset(1, fmt, ap);
+	va_end(ap);
+}
+
+void
+proctitle_set_title(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	proctitle_vset(0, fmt, ap);
+	va_end(ap);
 }
 
 /* "worker 2" -> "<prog>-w2", "authority" -> "<prog>-authority", cut to 15. */

@@ -42,7 +42,6 @@
 
 #include "fair.h"
 #include "log.h"
-#include "metrics.h"
 #include "xmalloc.h"
 
 struct fair_key {
@@ -683,9 +682,7 @@ fair_count(const struct sockaddr *sa, enum fair_reason r)
 	struct fair_tally *t = &fair_tally[r];
 	struct fair_key	 a, b;
 
-	fair_counted[r]++;
-	if (r == FAIR_R_SOURCE_SHARE)
-		metric_inc(M_REFUSED_SHARE);
+	fair_counted[r]++;	/* the worker reports it; the authority counts */
 	t->n++;
 	fair_key_of(sa, &a);
 	if (t->votes > 0)

@@ -1,8 +1,10 @@
 /*
  * mandosd.c: options, start-up order, signals and table reload. The order
- * is: parse options, load the table (refuse to start on a bad one), bind,
- * make the TLS credentials, then run the loop. SIGHUP builds a new table
- * beside the old one and swaps only if it loaded.
+ * is: parse options, load the table (refuse to start on a bad one), check
+ * the TLS priority, bind, drop privileges, start the network workers, then
+ * run the authority's loop. SIGHUP builds a new table beside the old one
+ * and swaps only if it loaded; the workers hold no table, so they run on.
+ * "mandosd --worker FD,INDEX" is a worker (src/worker/worker.c).
  */
 #include "config.h"
 
@@ -22,7 +24,6 @@
 
 #include "client.h"
 #include "conffile.h"
-#include "conn.h"
 #include "control.h"
 #include "ctlproto.h"
 #include "daemon.h"
@@ -35,9 +36,22 @@
 #include "mdns.h"
 #include "httpmetrics.h"
 #include "metrics.h"
+#include "park.h"
+#include "proc.h"
+#include "proctitle.h"
 #include "state.h"
 #include "tls.h"
+#include "worker.h"
 #include "xmalloc.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND	0
+#endif
 
 #define FD_RESERVE	32	/* descriptors kept for logs, reload, control */
 
@@ -68,10 +82,14 @@ static struct fair_config parent_fair = {	/* per-source fair shares */
 	.enabled = 1, .prefix4 = 32, .prefix6 = 64, .max_handshakes = 128,
 	.stale_ms = 1000, .log_interval_ms = 10 * 1000,
 };
+static long		 parent_workers;	/* 0: one per online CPU */
+static struct proc_config parent_pc;
+static int		 parent_inherited;	/* --socket or LISTEN_FDS */
+static struct mdns	*parent_mdns;
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
-    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG };
+    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_WORKERS };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
@@ -92,6 +110,7 @@ static const struct option parent_opts[] = {
 	{ "source-prefix6",	required_argument, NULL, OPT_PREFIX6 },
 	{ "handshake-slots",	required_argument, NULL, OPT_HS_SLOTS },
 	{ "refusal-log-interval", required_argument, NULL, OPT_REFUSAL_LOG },
+	{ "workers",		required_argument, NULL, OPT_WORKERS },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -132,11 +151,14 @@ parent_usage(FILE *f)
 "      --version-timeout D    deadline for the version line (default 10s)\n"
 "      --handshake-timeout D  deadline for the TLS handshake (default 10s)\n"
 "      --send-timeout D       deadline for sending the secret (default 10s)\n"
-"      --max-connections N    concurrent connections (default: from ulimit -n)\n"
+"      --max-connections N    concurrent connections (default: from ulimit -n,\n"
+"                             per worker)\n"
+"      --workers N            network worker processes (default: one per CPU)\n"
 "      --no-fair-share        no per-source shares of connections and handshakes\n"
 "      --source-prefix4 BITS  IPv4 prefix that makes one source (default 32)\n"
 "      --source-prefix6 BITS  IPv6 prefix that makes one source (default 64)\n"
-"      --handshake-slots N    TLS handshakes in progress at once (default 128)\n"
+"      --handshake-slots N    TLS handshakes in progress at once (default 128,\n"
+"                             shared out among the workers)\n"
 "      --refusal-log-interval D  one refusal summary line per D (default 10s)\n"
 "      --servicename NAME     Zeroconf service name (default Mandos)\n"
 "      --no-zeroconf          do not announce the service with Avahi\n"
@@ -249,6 +271,16 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 		case OPT_REFUSAL_LOG:
 			parent_fair.log_interval_ms = parent_duration_arg(
 			    "refusal-log-interval", optarg);
+			break;
+		case OPT_WORKERS:
+			parent_workers = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || parent_workers < 1 ||
+			    parent_workers > PROC_MAX_WORKERS) {
+				fprintf(stderr, "mandosd: --workers \"%s\": not a "
+				    "number from 1 to %d\n", optarg,
+				    PROC_MAX_WORKERS);
+				exit(2);
+			}
 			break;
 		case 'H':
 			cfg->handshake_timeout_ms = parent_duration_arg(
@@ -456,19 +488,105 @@ parent_max_connections(long configured)
 	    FD_RESERVE);
 }
 
+/* The workers' share of the connection cap, and how many to run. */
+static void
+parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
+    size_t maxc)
+{
+	long	 n = parent_workers;
+
+	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		n = 1;
+	if (n > PROC_MAX_WORKERS)
+		n = PROC_MAX_WORKERS;
+	/* Each worker has its own descriptors; a configured cap is shared. */
+	pc->max_total = 0;
+	if (cfg->max_connections > 0) {
+		if (n > cfg->max_connections)
+			n = cfg->max_connections;
+		pc->max_total = (size_t)cfg->max_connections;
+	}
+	pc->nworkers = (unsigned)n;
+	pc->max_conns = maxc;
+	pc->priority = cfg->priority;
+	pc->version_ms = cfg->version_timeout_ms;
+	pc->handshake_ms = cfg->handshake_timeout_ms;
+	pc->send_ms = cfg->send_timeout_ms;
+	pc->debug = cfg->debug;
+	pc->to_stderr = cfg->foreground || daemon_under_systemd();
+	/* Still root (not dropped): the worker drops itself. */
+	pc->user = geteuid() == 0 ? (parent_user != NULL ? parent_user :
+	    "nobody") : NULL;
+	pc->chroot_dir = NULL;
+	/* Valgrind cannot follow a worker through a seccomp filter. */
+	pc->seccomp = !(RUNNING_ON_VALGRIND || (getenv("LD_PRELOAD") != NULL &&
+	    strstr(getenv("LD_PRELOAD"), "vgpreload") != NULL));
+#ifdef MANDOSD_SANITIZERS
+	/* An ASan/UBSan report opens its log_path file, and LeakSanitizer's
+	 * exit-time check starts a tracing thread: both need the worker
+	 * without its filter (and without a chroot). Test builds only. */
+	pc->seccomp = 0;
+	pc->chroot_dir = NULL;
+#endif
+	/* Fair shares are kept by each worker over its own slots (its cap);
+	 * the handshake turns are shared out like the connections. */
+	parent_fair.stale_ms = cfg->version_timeout_ms / 4 < parent_fair.stale_ms ?
+	    cfg->version_timeout_ms / 4 : parent_fair.stale_ms;
+	pc->fair = parent_fair;
+	pc->fair.max_handshakes = (parent_fair.max_handshakes + pc->nworkers - 1) /
+	    pc->nworkers;
+}
+
+/* Every worker is up: now say so (log, Zeroconf, systemd). */
+static void
+parent_serving(void)
+{
+	const struct mandosd_config *cfg = &parent_cfg;
+	char		 where[INET6_ADDRSTRLEN + 16], *err = NULL;
+	int		 af;
+
+	lsn_describe(where, sizeof(where));
+	if (parent_pc.max_total > 0)
+		log_info("listening on %s, %zu clients, %u workers, at most %zu "
+		    "connections", where, keytab_count(parent_table),
+		    parent_pc.nworkers, parent_pc.max_total);
+	else
+		log_info("listening on %s, %zu clients, %u workers, at most %zu "
+		    "connections each", where, keytab_count(parent_table),
+		    parent_pc.nworkers, parent_pc.max_conns);
+	if (parent_zeroconf) {
+		/* A specific IPv6 address is not reachable over IPv4. */
+		af = lsn_family();
+		if (af == AF_INET6 && cfg->address != NULL && !parent_inherited)
+			af = MDNS_AF_INET6_ONLY;
+		else if (af == AF_INET6)
+			af = AF_UNSPEC;
+		if ((parent_mdns = mdns_start(parent_base, parent_servicename,
+		    cfg->interface, af, (uint16_t)lsn_port(), &err)) == NULL)
+			fatalx("zeroconf: %s", err);
+	}
+	daemon_ready();
+	if (!cfg->foreground && !daemon_under_systemd())
+		log_init("mandosd", 0, cfg->debug);	/* detached: syslog */
+
+}
+
 int
 mandosd_main(int argc, char **argv)
 {
 	struct mandosd_config	*cfg = &parent_cfg;
 	struct lsn_config	 lc;
-	struct conn_timeouts	 to;
+	struct proc_config	 pc;
+	int			 lfds[8];
 	struct event		*sigev[5];
 	static const int	 sigs[5] = { SIGHUP, SIGINT, SIGTERM, SIGUSR1, 0 };
-	char			*err = NULL, where[INET6_ADDRSTRLEN + 16];
-	struct mdns		*mdns = NULL;
+	char			*err = NULL;
 	size_t			 maxc, i;
-	int			 n, af;
+	int			 n, rc = 0;
 
+	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+		return (worker_main(argc, argv));	/* never reads mandos.conf */
+	proctitle_init(argc, argv);
 	/* mandos.conf first, as options the command line overrides. */
 	if (conf_merge(&argc, &argv, parent_opts, parent_shortopts,
 	    &err) == -1) {
@@ -487,8 +605,10 @@ mandosd_main(int argc, char **argv)
 	if ((parent_table = keytab_load(parent_table_path, &err)) == NULL)
 		fatalx("%s", err);
 	metric_clients = (int64_t)keytab_count(parent_table);
+	/* The workers make the credentials; a bad priority stops us here. */
 	if (tls_init(cfg->priority, &err) == -1)
 		fatalx("%s", err);
+	tls_shutdown();
 	if (cfg->check_config) {
 		if (conf_path() != NULL)
 			printf("%s: server settings OK\n", conf_path());
@@ -519,6 +639,7 @@ mandosd_main(int argc, char **argv)
 		free(err);
 	}
 	parent_daemonise(cfg);
+	proctitle_set_title("authority");
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((parent_base = event_base_new()) == NULL)
@@ -527,14 +648,19 @@ mandosd_main(int argc, char **argv)
 		sigev[i] = evsignal_new(parent_base, sigs[i], parent_signal, NULL);
 		evsignal_add(sigev[i], NULL);
 	}
-	to.version_ms = cfg->version_timeout_ms;
-	to.handshake_ms = cfg->handshake_timeout_ms;
-	to.send_ms = cfg->send_timeout_ms;
-	conn_init(parent_base, &to, mandosd_keytab, lsn_conn_closed);
-	parent_fair.max_slots = maxc;
-	parent_fair.stale_ms = cfg->version_timeout_ms / 4 < parent_fair.stale_ms ?
-	    cfg->version_timeout_ms / 4 : parent_fair.stale_ms;
-	fair_init(parent_base, &parent_fair, conn_hs_grant);
+	/*
+	 * The workers start first: their exec and TLS set-up overlap ours.
+	 * What they send is read only once the loop runs, with the table
+	 * and the runtime state in place.
+	 */
+	park_init(parent_base, mandosd_keytab);
+	parent_workers_config(&pc, cfg, maxc);
+	pc.nlisten = lsn_fds(lfds, sizeof(lfds) / sizeof(lfds[0]));
+	pc.listen_fds = lfds;
+	parent_pc = pc;
+	parent_inherited = n != 0 || cfg->socket_fd != -1;
+	if (proc_start(parent_base, &pc, parent_serving, &err) == -1)
+		fatalx("workers: %s", err);
 	client_init(parent_base, parent_max_checkers);
 	client_sync(parent_table);
 	state_init(parent_base, parent_statedir[0] != '\0' ? parent_statedir :
@@ -551,33 +677,14 @@ mandosd_main(int argc, char **argv)
 			fatalx("%s", err);
 		log_info("metrics on http://%s/metrics", httpm_where());
 	}
-	lsn_start(parent_base, maxc);
-	lsn_describe(where, sizeof(where));
-	log_info("listening on %s, %zu clients, at most %zu connections",
-	    where, keytab_count(parent_table), maxc);
-	if (parent_zeroconf) {
-		/* A specific IPv6 address is not reachable over IPv4. */
-		af = lsn_family();
-		if (af == AF_INET6 && cfg->address != NULL && n == 0 &&
-		    cfg->socket_fd == -1)
-			af = MDNS_AF_INET6_ONLY;
-		else if (af == AF_INET6)
-			af = AF_UNSPEC;
-		if ((mdns = mdns_start(parent_base, parent_servicename,
-		    cfg->interface, af, (uint16_t)lsn_port(), &err)) == NULL)
-			fatalx("zeroconf: %s", err);
-	}
-	daemon_ready();
-	if (!cfg->foreground && !daemon_under_systemd())
-		log_init("mandosd", 0, cfg->debug);	/* detached: syslog */
-
 	event_base_dispatch(parent_base);
 
 	daemon_stopping();
-	mdns_stop(mdns);
+	mdns_stop(parent_mdns);
+	if (proc_stop() == -1)
+		rc = 1;
 	lsn_close();
-	conn_close_all();
-	fair_shutdown();
+	park_shutdown();
 	httpm_close();
 	ctl_close();
 	state_flush();
@@ -589,7 +696,6 @@ mandosd_main(int argc, char **argv)
 	event_base_free(parent_base);
 	keytab_free(parent_table);
 	free(parent_table_path);
-	tls_shutdown();
 	daemon_pidfile_remove();
-	return (0);
+	return (rc);
 }

@@ -8,7 +8,10 @@
 #   handshake  version sent, mandosd's ClientHello left unanswered
 #              (mandosd holds a TLS session mid-handshake)
 # KiB per connection = (VmRSS held - VmRSS idle) / N, VmRSS from
-# /proc/PID/status.  Kernel socket buffers are not in RSS and not counted.
+# /proc/PID/status summed over every mandosd process (the authority, its
+# network workers and the checker spawner: the connections spread over the
+# workers).  Kernel socket buffers are not in RSS and not counted.
+# WORKERS (default: mandosd's own default, one per CPU) sets --workers.
 # Targets: under 1 KiB (connect) and under 16 KiB (handshake).
 # Environment: BUILD (default .), PORT (first port tried, 20761), STAGES ("connect handshake").
 # Needs ulimit -n above 2N (root may raise it; the script asks for 30000).
@@ -45,8 +48,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-nfds() { ls "/proc/$1/fd" | wc -l; }
+# The authority $1 and its children (workers, checker spawner).
+procs() { echo "$1"; cat /proc/"$1"/task/*/children 2>/dev/null; }
+rss() {
+	local p t=0
+	for p in $(procs "$1"); do
+		t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+	done
+	echo "$t"
+}
+nfds() {
+	local p t=0
+	for p in $(procs "$1"); do
+		t=$((t + $(ls "/proc/$p/fd" | wc -l)))
+	done
+	echo "$t"
+}
 
 "$STORM" --make-table 10 >"$work/clients.json" || die "make-table failed"
 
@@ -61,6 +78,7 @@ free_port() {
 	echo $p
 }
 
+echo "summed over all mandosd processes (authority + workers + spawner)"
 printf '%-10s %8s %10s %10s %10s %12s\n' stage conns "idle KiB" "held KiB" fds "KiB/conn"
 status=0
 for stage in $STAGES; do
@@ -68,6 +86,7 @@ for stage in $STAGES; do
 	"$MANDOSD" --foreground --clients "$work/clients.json" --address ::1 \
 	    --port "$port" --max-connections $((N + 1000)) \
 	    --version-timeout 300s --handshake-timeout 300s \
+	    --no-zeroconf --control '' --statedir '' ${WORKERS:+--workers "$WORKERS"} \
 	    2>"$work/mandosd.$stage.log" &
 	spid=$!
 	for _ in $(seq 100); do

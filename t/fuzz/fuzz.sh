@@ -17,20 +17,21 @@ set -u
 S=$top_srcdir
 FZ=$S/t/fuzz
 
-# Every harness, and the sources each one links. msg is the privsep
-# work's (t/fuzz/fuzz_msg.c, src/msg.c): built once that file exists.
+# Every harness, and the sources each one links (src/, src/authority/,
+# src/worker/: the authority and the network worker of one binary).
 NAMES="proto duration keyid keytab import state control client msg"
 LIB="lib/duration.c lib/keyid.c lib/log.c lib/sockaddr.c lib/xmalloc.c"
 # The daemon without main.c, with checkers that never run (fuzz_checker_stub.c).
-DAEMON="$(cd "$S" && ls src/*.c | grep -v -e '^src/main.c$' -e '^src/checker.c$' \
-    -e '^src/spawner.c$' -e '^src/msg.c$' | tr '\n' ' ') $LIB lib/stormkey.c"
+DAEMON="$(cd "$S" && ls src/*.c src/authority/*.c src/worker/*.c lib/*.c |
+    grep -v -e '^src/main.c$' -e '^src/authority/checker.c$' \
+    -e '^src/authority/spawner.c$' | tr '\n' ' ')"
 srcs() {
 	case $1 in
-	proto)		echo "src/proto.c" ;;
+	proto)		echo "src/worker/proto.c" ;;
 	duration)	echo "lib/duration.c" ;;
 	keyid)		echo "lib/keyid.c" ;;
-	keytab)		echo "src/keytab.c $LIB" ;;
-	import)		echo "clients/import.c src/keytab.c $LIB" ;;
+	keytab)		echo "src/authority/keytab.c $LIB" ;;
+	import)		echo "clients/import.c src/authority/keytab.c $LIB" ;;
 	state|control)	echo "$DAEMON" ;;
 	client)		echo "clients/client-pgp.c $LIB" ;;
 	msg)		echo "src/msg.c $LIB" ;;
@@ -59,12 +60,13 @@ build_one() {
 	local n=$1 out=$FUZZ_OUT/fuzz_$1 objdir=$FUZZ_OUT/obj f o objs=() pc
 	srcs "$n" >/dev/null || die "unknown harness $n"
 	[ -f "$FZ/fuzz_$n.c" ] || { echo "fuzz.sh: no t/fuzz/fuzz_$n.c yet, skipped"; return 0; }
-	mkdir -p "$objdir/src" "$objdir/lib" "$objdir/clients"
+	mkdir -p "$objdir/src/authority" "$objdir/src/worker" "$objdir/lib" "$objdir/clients"
 	pc=$(pkg-config --cflags libevent_core libevent_extra gnutls jansson \
-	    avahi-client gpgme inih 2>/dev/null)
+	    avahi-client gpgme inih libseccomp 2>/dev/null)
 	CFLAGS_FZ="-g -O1 -std=gnu11 -fsanitize=fuzzer-no-link,address,undefined
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer
-	    -I$top_builddir -I$S/lib -I$S/src -I$S/clients -I$FZ $pc
+	    -I$top_builddir -I$S/lib -I$S/src -I$S/src/authority -I$S/src/worker
+	    -I$S/clients -I$FZ $pc
 	    -DSYSCONFDIR=\"/etc\" -DLOCALSTATEDIR=\"/var\" -DRUNSTATEDIR=\"/run\"
 	    -DFUZZ_DATADIR=\"$FZ/data\" -Wno-unused-parameter"
 	for f in $(srcs "$n"); do
@@ -80,7 +82,7 @@ build_one() {
 	$FUZZ_CC $CFLAGS_FZ -fsanitize=fuzzer "$FZ/fuzz_$n.c" $(extra "$n") \
 	    "${objs[@]}" -o "$out" \
 	    $(pkg-config --libs libevent_core libevent_extra gnutls jansson \
-	    avahi-client gpgme inih 2>/dev/null) -lm || return 1
+	    avahi-client gpgme inih libseccomp 2>/dev/null) -lm || return 1
 	echo "  FUZZ     t/fuzz/fuzz_$n"
 }
 

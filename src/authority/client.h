@@ -39,13 +39,13 @@ size_t	 client_count(void);
 struct client_rt *client_nth(size_t i);
 const char *client_name(const struct client_rt *);
 
-/* Connection side (conn.c). */
+/* Parked connections' side (park.c). */
 enum client_gate client_gate(struct client_rt *, uint64_t *delay_ms);
 int	 client_approved_by_default(const struct client_rt *);
 void	 client_approval_wait(struct client_rt *);	/* a conn starts waiting */
 void	 client_approval_end(const char *name);	/* a waiting conn leaves */
-/* A copy of the secret to send (malloc'd); NULL on failure. */
-uint8_t	*client_secret_copy(const struct client_rt *, size_t *len);
+/* The secret to send (the client's own memory: send it before returning). */
+const uint8_t *client_secret(const struct client_rt *, size_t *len);
 /* A connection ended (name NULL if the key was unknown). */
 void	 client_conn_done(const char *name, const char *keyid,
 	    const char *peer, enum conn_result, const char *why, double ms);

@@ -1,13 +1,17 @@
 /*
- * conn.c: the per-connection state machine. A connection reads the version
- * line in clear, runs the TLS handshake as the TLS client, looks the peer's
- * key ID up, sends the blob if the client may have it, and always ends with
- * close_notify so that a refused client moves on at once. Every state has a
- * deadline; one persistent libevent event serves both the socket and the
+ * conn.c: the per-connection state machine of a network worker. A
+ * connection reads the version line in clear, waits for its source's
+ * handshake turn (fair.c), runs the TLS handshake as the TLS client, then
+ * parks under its id and sends the peer's key ID to the authority, which
+ * alone decides (the worker holds no table): it answers with the secret, a
+ * refusal, or "wait" for an approval. Every connection ends with
+ * close_notify so that a refused client moves on at once. Every state has
+ * a deadline; one persistent libevent event serves both the socket and the
  * deadline, so waiting again in the same direction costs no epoll_ctl.
  * TLS runs over lib/tlsio.c: what GnuTLS writes is held until conn_step()
- * stops, so each flight leaves in one send().  conn_close() is the only way
- * out.
+ * stops, so each flight leaves in one send() (the Finished waits with the
+ * authority's answer and leaves with the secret and close_notify).
+ * conn_close() is the only way out, and it reports the outcome.
  */
 #include "config.h"
 
@@ -25,41 +29,43 @@
 #include <event2/event_struct.h>
 #include <gnutls/gnutls.h>
 
-#include "client.h"
 #include "conn.h"
 #include "fair.h"
-#include "keytab.h"
 #include "log.h"
-#include "metrics.h"
+#include "msg.h"
 #include "proto.h"
-#include "sockaddr.h"
 #include "tls.h"
 #include "tlsio.h"
+#include "worker.h"
+
+#define CONN_NHASH	1024	/* parked connections by id */
 
 enum conn_state {
 	CS_VERSION,		/* reading "1\r\n" */
 	CS_HANDSHAKE,		/* TLS handshake, we are the TLS client */
 	CS_SEND,		/* sending the blob */
 	CS_BYE,			/* sending close_notify */
-	CS_APPROVAL,		/* waiting for an operator (a timer, not a block) */
+	CS_ASK,			/* parked: waiting for the authority's answer */
+	CS_APPROVAL,		/* parked: the authority waits for an operator */
 	CS_HSWAIT,		/* version read; waiting for its source's handshake turn */
 };
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
+	struct conn		*hnext;		/* parked: hash chain by id */
 	uint64_t		 id;
 	int			 fd;
 	uint8_t			 state;		/* enum conn_state */
 	uint8_t			 linelen;
 	uint8_t			 result;	/* enum conn_result, once decided */
 	uint8_t			 has_keyid;
-	uint8_t			 pending;	/* counted as waiting for approval */
+	uint8_t			 parked;	/* in conn_hash */
 	uint8_t			 hs_granted;	/* CS_HSWAIT: the turn came */
 	struct fair_slot	*fair;		/* its place in its source's share */
 	uint8_t			 armed;		/* EV_READ or EV_WRITE the event has, or 0 */
 	uint8_t			 said_bye;	/* close_notify made, maybe not sent */
 	uint8_t			 extra;		/* bytes read past the version line */
-	uint64_t		 approval_ms;	/* the approval delay */
+	uint64_t		 approval_ms;	/* the authority's wait */
 	struct event		 ev;		/* socket readiness or deadline */
 	gnutls_session_t	 tls;
 	uint64_t		 start_us;
@@ -73,8 +79,7 @@ struct conn {
 	}			 peer;
 	char			 line[PROTO_LINE_MAX];
 	uint8_t			 keyid[KEYID_LEN];
-	char			*client;	/* name, once found */
-	uint8_t			*secret;	/* our copy: reload may free the table */
+	uint8_t			*secret;	/* the authority's answer, wiped at close */
 	size_t			 secret_len;
 	size_t			 sent;
 };
@@ -86,13 +91,13 @@ static size_t		 conn_n;
 static uint64_t		 conn_next_id = 1;
 static struct event_base *conn_base;
 static struct conn_timeouts conn_to;
-static const struct keytab *(*conn_table)(void);
 static void		(*conn_on_close)(void);
+static struct conn	*conn_hash[CONN_NHASH];
 
 static void	 conn_step(struct conn *);
 static void	 conn_io(evutil_socket_t, short, void *);
 static void	 conn_close(struct conn *, enum conn_result, const char *);
-static void	 conn_approval_io(struct conn *, short);
+static void	 conn_parked_io(struct conn *, short);
 
 /* Monotonic microseconds: deadlines must not move with the wall clock. */
 static uint64_t
@@ -112,6 +117,7 @@ conn_strstate(enum conn_state s)
 	case CS_HANDSHAKE:	return ("HANDSHAKE");
 	case CS_SEND:		return ("SEND");
 	case CS_BYE:		return ("BYE");
+	case CS_ASK:		return ("ASK");
 	case CS_APPROVAL:	return ("APPROVAL");
 	case CS_HSWAIT:		return ("HSWAIT");
 	}
@@ -120,11 +126,10 @@ conn_strstate(enum conn_state s)
 
 void
 conn_init(struct event_base *base, const struct conn_timeouts *to,
-    const struct keytab *(*table)(void), void (*on_close)(void))
+    void (*on_close)(void))
 {
 	conn_base = base;
 	conn_to = *to;
-	conn_table = table;
 	conn_on_close = on_close;
 }
 
@@ -147,10 +152,12 @@ conn_set_state(struct conn *c, enum conn_state s)
 	case CS_VERSION:	ms = conn_to.version_ms; break;
 	case CS_HANDSHAKE:	ms = conn_to.handshake_ms; break;
 	case CS_HSWAIT:		ms = conn_to.handshake_ms; break;
-	case CS_APPROVAL:	ms = c->approval_ms; break;
+	/* The authority decides at the end of its wait; this is a backstop. */
+	case CS_APPROVAL:	ms = c->approval_ms + conn_to.send_ms; break;
 	default:		ms = conn_to.send_ms; break;
 	}
-	if (s == CS_APPROVAL || s == CS_SEND || s == CS_BYE)
+	/* Asking is short and the handshake is paid for: never evicted. */
+	if (s == CS_APPROVAL || s == CS_ASK || s == CS_SEND || s == CS_BYE)
 		fair_stage(c->fair, s == CS_APPROVAL ? FAIR_ST_APPROVAL :
 		    FAIR_ST_LATE);
 	c->deadline_us = conn_now_us() + ms * 1000;
@@ -177,6 +184,10 @@ conn_wait(struct conn *c, short what)
 		    conn_io, c);
 		c->armed = (uint8_t)what;
 	}
+	/* libevent adds tv to the time it cached when this round of callbacks
+	 * began; after a slow callback (a handshake step) that time is stale
+	 * and the deadline would come early. */
+	event_base_update_cache_time(conn_base);
 	event_add(&c->ev, &tv);
 	/* Input already read into the TLS buffer will not wake the socket. */
 	if (what == EV_READ && c->tls != NULL && tlsio_pending(c->tls) > 0)
@@ -211,7 +222,7 @@ conn_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	c->fair = fair_take(sa, c, c->start_us / 1000);
 	TAILQ_INSERT_TAIL(&conn_all, c, entry);
 	conn_n++;
-	metric_active++;
+	worker_stats_changed();
 	conn_set_state(c, CS_VERSION);
 	/* The client writes first, so there is nothing to do until it has. */
 	conn_wait(c, EV_READ);
@@ -224,8 +235,8 @@ conn_io(evutil_socket_t fd, short what, void *arg)
 	struct conn	*c = arg;
 	char		 why[64];
 
-	if (c->state == CS_APPROVAL) {
-		conn_approval_io(c, what);
+	if (c->state == CS_ASK || c->state == CS_APPROVAL) {
+		conn_parked_io(c, what);
 		return;
 	}
 	if (what & EV_TIMEOUT) {
@@ -279,93 +290,57 @@ conn_read_version(struct conn *c, const char **why)
 	return (0);
 }
 
-/* Stop counting c as waiting for approval. */
-static void
-conn_approval_leave(struct conn *c)
+/* The parked connection with this id, or NULL. */
+static struct conn **
+conn_slot(uint64_t id)
 {
-	if (c->pending) {
-		c->pending = 0;
-		client_approval_end(c->client);
-	}
+	struct conn	**pp = &conn_hash[id % CONN_NHASH];
+
+	while (*pp != NULL && (*pp)->id != id)
+		pp = &(*pp)->hnext;
+	return (pp);
 }
 
-/* Act on what the client's runtime state allows now. */
 static void
-conn_gate(struct conn *c, struct client_rt *rt, enum client_gate g,
-    uint64_t delay_ms)
+conn_unpark(struct conn *c)
 {
-	if (g == GATE_WAIT) {
-		if (!c->pending) {
-			c->pending = 1;
-			c->approval_ms = delay_ms;
-			client_approval_wait(rt);
-			conn_set_state(c, CS_APPROVAL);
-		}
+	struct conn	**pp;
+
+	if (!c->parked)
 		return;
-	}
-	conn_approval_leave(c);
-	if (g == GATE_DISABLED || g == GATE_DENY) {
-		c->result = g == GATE_DENY ? RESULT_DENIED : RESULT_DISABLED;
-		conn_set_state(c, CS_BYE);
-		return;
-	}
-	if ((c->secret = client_secret_copy(rt, &c->secret_len)) == NULL) {
-		c->result = RESULT_TLS_ERROR;	/* out of memory: send nothing */
-		conn_set_state(c, CS_BYE);
-		return;
-	}
-	c->result = RESULT_SECRET_SENT;
-	conn_set_state(c, CS_SEND);
+	pp = conn_slot(c->id);
+	*pp = c->hnext;
+	c->parked = 0;
 }
 
-/* The handshake is done: decide what this peer gets. */
+/* The handshake is done: park and ask the authority what this peer gets. */
 static void
-conn_decide(struct conn *c)
+conn_ask(struct conn *c)
 {
-	const struct client	*cl;
-	struct client_rt	*rt;
-	enum client_gate	 g;
-	uint64_t		 delay = 0;
+	struct msg	 m;
 
-	cl = keytab_lookup(conn_table(), c->keyid);
-	/* Removed at run time: unknown until the table is loaded again. */
-	if (cl == NULL || (rt = client_find(cl->name)) == NULL) {
-		c->result = RESULT_NOT_FOUND;
-		conn_set_state(c, CS_BYE);
-		return;
-	}
-	c->client = strdup(cl->name);	/* for the log; NULL is printed as "-" */
-	if (c->client == NULL) {
-		c->result = RESULT_TLS_ERROR;
-		conn_set_state(c, CS_BYE);
-		return;
-	}
-	g = client_gate(rt, &delay);	/* sets delay: call it first */
-	conn_gate(c, rt, g, delay);
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_LOOKUP;
+	m.reqid = c->id;
+	memcpy(m.u.lookup.keyid, c->keyid, KEYID_LEN);
+	msg_peer_from(&m.u.lookup.peer, &c->peer.sa);
+	worker_send(&m);
+	c->hnext = NULL;
+	*conn_slot(c->id) = c;
+	c->parked = 1;
+	conn_set_state(c, CS_ASK);
 }
 
-/* Waiting for approval: the delay ran out, or the peer stirred. */
+/* Parked: the deadline passed, or the peer stirred. */
 static void
-conn_approval_io(struct conn *c, short what)
+conn_parked_io(struct conn *c, short what)
 {
-	struct client_rt	*rt;
-	char			 buf[256];
-	ssize_t			 r;
+	char		 buf[256];
+	ssize_t		 r;
 
 	if (what & EV_TIMEOUT) {
-		rt = client_find(c->client);
-		conn_approval_leave(c);
-		if (rt != NULL && client_approved_by_default(rt)) {
-			uint64_t d;
-			enum client_gate g = client_gate(rt, &d);
-
-			conn_gate(c, rt, g == GATE_WAIT ? GATE_SEND : g, 0);
-		} else {
-			c->result = rt == NULL ? RESULT_NOT_FOUND :
-			    RESULT_APPROVAL_TIMEOUT;
-			conn_set_state(c, CS_BYE);
-		}
-		conn_step(c);
+		conn_close(c, RESULT_TIMEOUT, c->state == CS_ASK ?
+		    "no answer from the authority" : "deadline in APPROVAL");
 		return;
 	}
 	/* Our Finished may still be held: the client must have it first. */
@@ -388,29 +363,39 @@ conn_approval_io(struct conn *c, short what)
 }
 
 void
-conn_approval_wake(const char *name)
+conn_answer(const struct msg *m)
 {
-	struct conn		*c, *next;
-	struct client_rt	*rt;
-	enum client_gate	 g;
-	uint64_t		 d;
+	struct conn	*c = *conn_slot(m->reqid);
 
-	for (c = TAILQ_FIRST(&conn_all); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if (c->state != CS_APPROVAL || c->client == NULL ||
-		    strcmp(c->client, name) != 0)
-			continue;
-		if ((rt = client_find(name)) == NULL) {
-			conn_approval_leave(c);
-			c->result = RESULT_NOT_FOUND;
+	if (c == NULL)		/* it ended meanwhile: the answer is dropped */
+		return;
+	switch (m->type) {
+	case MSG_WAIT:
+		c->approval_ms = m->u.wait_ms;
+		conn_set_state(c, CS_APPROVAL);
+		conn_step(c);	/* our Finished goes; then EOF, or the backstop */
+		return;
+	case MSG_SECRET:
+		if ((c->secret = malloc(m->u.secret.len)) == NULL) {
+			c->result = RESULT_TLS_ERROR;	/* send nothing */
 			conn_set_state(c, CS_BYE);
-		} else if ((g = client_gate(rt, &d)) == GATE_WAIT)
-			continue;
-		else
-			conn_gate(c, rt, g, d);
-		conn_unwait(c);
-		conn_step(c);
+			break;
+		}
+		memcpy(c->secret, m->u.secret.data, m->u.secret.len);
+		c->secret_len = m->u.secret.len;
+		c->result = RESULT_SECRET_SENT;
+		conn_set_state(c, CS_SEND);
+		break;
+	case MSG_REFUSE:
+		c->result = m->u.refuse;
+		conn_set_state(c, CS_BYE);
+		break;
+	default:
+		return;
 	}
+	conn_unpark(c);
+	conn_unwait(c);
+	conn_step(c);
 }
 
 #define FAIL(r, s)	do { res = (r); why = (s); goto fail; } while (0)
@@ -469,7 +454,7 @@ conn_step(struct conn *c)
 			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
 				FAIL(RESULT_TLS_ERROR, why);
 			c->has_keyid = 1;
-			conn_decide(c);
+			conn_ask(c);
 			break;
 		case CS_SEND:
 			r = gnutls_record_send(c->tls, c->secret + c->sent,
@@ -481,11 +466,19 @@ conn_step(struct conn *c)
 			if ((c->sent += (size_t)r) == c->secret_len)
 				conn_set_state(c, CS_BYE);
 			break;
+		case CS_ASK:
 		case CS_APPROVAL:
-			/* Our Finished goes now; then EOF, or the deadline. */
-			if ((r = tlsio_flush(c->tls)) == -1)
-				FAIL(RESULT_TLS_ERROR, strerror(errno));
-			conn_wait(c, r == 1 ? EV_WRITE : EV_READ);
+			/* The answer comes on the channel; our Finished is
+			 * held to leave with it (one send), unless we wait
+			 * for an operator: then it goes now. */
+			if (c->state == CS_APPROVAL &&
+			    (r = tlsio_flush(c->tls)) != 0) {
+				if (r == -1)
+					FAIL(RESULT_TLS_ERROR, strerror(errno));
+				conn_wait(c, EV_WRITE);
+				return;
+			}
+			conn_wait(c, EV_READ);	/* the answer, EOF, or the deadline */
 			return;
 		case CS_BYE:
 			/* SHUT_WR: the client's close_notify is not worth waiting for. */
@@ -521,24 +514,16 @@ fail:
 	conn_close(c, res, why);
 }
 
-/* The only exit: log the outcome, count it, free everything, wipe the secret. */
+/* The only exit: report the outcome, free everything, wipe the secret. */
 static void
 conn_close(struct conn *c, enum conn_result res, const char *why)
 {
-	char	 peer[SOCKADDR_STRLEN], kid[KEYID_HEXLEN + 1] = "-";
+	struct msg	 m;
+	uint64_t	 dur = conn_now_us() - c->start_us;
 
-	if (c->has_keyid)
-		keyid_format(c->keyid, kid);
-	sockaddr_format(&c->peer.sa, peer, sizeof(peer));
-	log_info("conn %llu %s result=%s client=%s key_id=%s duration_ms=%.1f%s%s",
-	    (unsigned long long)c->id, peer, metric_result_name(res),
-	    c->client != NULL ? c->client : "-", kid,
-	    (double)(conn_now_us() - c->start_us) / 1000.0,
-	    why != NULL ? " reason=" : "", why != NULL ? why : "");
-	metric_conn_done(res, c->hs_us ? (double)c->hs_us / 1e6 : -1);
-	conn_approval_leave(c);
-	client_conn_done(c->client, kid, peer, res, why,
-	    (double)(conn_now_us() - c->start_us) / 1000.0);
+	log_debug("conn %llu closed: %d %s", (unsigned long long)c->id,
+	    (int)res, why != NULL ? why : "");
+	conn_unpark(c);
 	conn_unwait(c);
 	if (c->tls != NULL)
 		tls_session_free(c->tls);
@@ -547,12 +532,30 @@ conn_close(struct conn *c, enum conn_result res, const char *why)
 		explicit_bzero(c->secret, c->secret_len);
 		free(c->secret);
 	}
-	free(c->client);
 	fair_release(c->fair);
 	TAILQ_REMOVE(&conn_all, c, entry);
-	free(c);
 	conn_n--;
-	metric_active--;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_DONE;
+	m.reqid = c->id;
+	m.u.done.result = (uint8_t)res;
+	m.u.done.has_keyid = c->has_keyid;
+	memcpy(m.u.done.keyid, c->keyid, KEYID_LEN);
+	msg_peer_from(&m.u.done.peer, &c->peer.sa);
+	m.u.done.hs_us = c->hs_us > UINT32_MAX ? UINT32_MAX : (uint32_t)c->hs_us;
+	m.u.done.dur_us = dur > UINT32_MAX ? UINT32_MAX : (uint32_t)dur;
+	if (why != NULL) {
+		size_t	 i;
+
+		snprintf(m.u.done.why, sizeof(m.u.done.why), "%s", why);
+		for (i = 0; m.u.done.why[i] != '\0'; i++)
+			if (m.u.done.why[i] < 0x20 || m.u.done.why[i] > 0x7e)
+				m.u.done.why[i] = '?';
+	}
+	worker_stats(&m.u.done.stats);
+	worker_send(&m);
+	free(c);
 	if (conn_on_close != NULL)
 		conn_on_close();
 }

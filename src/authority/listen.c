@@ -1,13 +1,11 @@
 /*
- * listen.c: the listening sockets. By default one dual-stack IPv6 socket on
- * all addresses, as the reference does. Accepting stops at the connection
- * cap and, for a second, when descriptors run out (EMFILE must never spin
- * the loop), and resumes as connections end. With fair shares (fair.c) the
- * cap does not stop accepting: each connection is looked at, then served,
- * served in place of an over-share source's, kept waiting, or refused.
- * Accepted sockets inherit
- * O_NONBLOCK and FD_CLOEXEC from accept4() and TCP_NODELAY from the
- * listener (Linux copies it), so a connection costs no fcntl or
+ * listen.c: the listening sockets, bound by the authority. By default one
+ * dual-stack IPv6 socket on all addresses, as the reference does. The
+ * authority never accepts: every worker inherits the same sockets and
+ * accepts on them (worker/accept.c); the authority keeps them open, so a
+ * worker's successor finds the queued peers still there. Accepted sockets
+ * inherit O_NONBLOCK and FD_CLOEXEC from accept4() and TCP_NODELAY from
+ * the listener (Linux copies it), so a connection costs no fcntl or
  * setsockopt of its own.
  */
 #include "config.h"
@@ -27,36 +25,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
-#include "conn.h"
-#include "fair.h"
 #include "listen.h"
 #include "log.h"
-#include "metrics.h"
 #include "sockaddr.h"
 #include "xmalloc.h"
 
 #define LSN_MAX		8	/* systemd may hand us a few */
 #define LSN_BACKLOG	4096	/* a reboot storm arrives at once; the kernel caps it */
-#define LSN_BATCH	64	/* accepts per wake-up, so established peers are served too */
 
 struct listener {
 	int		 fd;
-	struct event	*ev;
 };
 
 static struct listener	 lsn[LSN_MAX];
 static size_t		 nlsn;
-static size_t		 lsn_max_conns;
-static int		 lsn_paused;
-static struct event	*lsn_retry_ev;
-static struct event	*lsn_stale_ev;	/* a waiter may replace a stale peer */
-static int		 lsn_admitting;	/* evicting for a newcomer: do not drain */
-static struct event_base *lsn_base;
-
-static void	 lsn_accept(evutil_socket_t, short, void *);
-static void	 lsn_drain(void);
 
 /* Record a listener; -1 if there are too many. */
 static int
@@ -193,196 +175,14 @@ fail:
 	return (-1);
 }
 
-/* Stop accepting (at the cap, or for a second when out of descriptors). */
-static void
-lsn_pause(int out_of_fds)
-{
-	struct timeval	 one = { 1, 0 };
-	size_t		 i;
-
-	if (!lsn_paused) {
-		metric_inc(M_ACCEPT_PAUSED);
-		for (i = 0; i < nlsn; i++)
-			event_del(lsn[i].ev);
-		lsn_paused = 1;
-	}
-	if (out_of_fds)
-		evtimer_add(lsn_retry_ev, &one);
-}
-
-/* Accept again, unless we are still at the cap. */
-static void
-lsn_resume(void)
+size_t
+lsn_fds(int *fds, size_t max)
 {
 	size_t	 i;
 
-	if (!lsn_paused || (fair_enabled() ? !fair_accepting() :
-	    conn_count() >= lsn_max_conns))
-		return;
-	lsn_paused = 0;
-	evtimer_del(lsn_retry_ev);
-	for (i = 0; i < nlsn; i++)
-		event_add(lsn[i].ev, NULL);
-}
-
-/* The retry timer after EMFILE. */
-static void
-lsn_retry(evutil_socket_t fd, short what, void *arg)
-{
-	lsn_resume();
-}
-
-/* Milliseconds on the monotonic clock, as fair.c counts. */
-static uint64_t
-lsn_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-}
-
-/* Look again when a waiter could replace a peer gone stale. */
-static void
-lsn_arm_stale(void)
-{
-	struct timeval	 tv;
-	uint64_t	 ms = fair_next_stale_ms(lsn_now_ms());
-
-	if (ms == UINT64_MAX || lsn_stale_ev == NULL)
-		return;
-	ms += 1;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(lsn_stale_ev, &tv);
-}
-
-/* Serve fd, after closing the connection whose slot it takes. */
-static void
-lsn_serve(int fd, const struct sockaddr *sa, socklen_t len, void *victim)
-{
-	if (victim != NULL) {
-		lsn_admitting = 1;	/* that slot is this newcomer's */
-		conn_evict(victim);
-		lsn_admitting = 0;
-	}
-	conn_new(fd, sa, len);
-}
-
-/* Hand free (or freeable) slots to the connections waiting for one. */
-static void
-lsn_drain(void)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	void			*victim;
-	int			 fd;
-
-	while (fair_next(lsn_now_ms(), &fd, &ss, &len, &victim))
-		lsn_serve(fd, (struct sockaddr *)&ss, len, victim);
-	lsn_arm_stale();
-}
-
-static void
-lsn_stale(evutil_socket_t fd, short what, void *arg)
-{
-	lsn_drain();
-	lsn_resume();
-}
-
-void
-lsn_conn_closed(void)
-{
-	if (lsn_admitting)
-		return;
-	/* Hand the slot out from the loop, not from inside conn_close(): a
-	 * caller walking the connections must not see one evicted under it. */
-	if (fair_waiting() > 0 && lsn_stale_ev != NULL)
-		event_active(lsn_stale_ev, EV_TIMEOUT, 1);
-	lsn_resume();
-}
-
-/* A new connection: ask fair.c what becomes of it. */
-static void
-lsn_admit(int fd, const struct sockaddr *sa, socklen_t len)
-{
-	void	*victim;
-
-	switch (fair_admit(sa, len, fd, lsn_now_ms(), &victim)) {
-	case FAIR_ADMIT:
-	case FAIR_EVICT:
-		lsn_serve(fd, sa, len, victim);
-		break;
-	case FAIR_QUEUED:
-		lsn_arm_stale();
-		break;
-	case FAIR_REFUSE:	/* counted and summarised by fair.c */
-		close(fd);
-		break;
-	}
-}
-
-/* Accept a batch of connections. */
-static void
-lsn_accept(evutil_socket_t fd, short what, void *arg)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	int			 cfd, i;
-	static int		 warned_fds;
-
-	for (i = 0; i < LSN_BATCH; i++) {
-		if (fair_enabled() && !fair_accepting()) {
-			lsn_pause(0);	/* one source waits alone: the backlog is fine */
-			return;
-		}
-		if (!fair_enabled() && conn_count() >= lsn_max_conns) {
-			log_debug("connection cap %zu reached; not accepting",
-			    lsn_max_conns);
-			lsn_pause(0);
-			return;
-		}
-		len = sizeof(ss);
-		cfd = accept4(fd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd == -1) {
-			switch (errno) {
-			case EAGAIN:
-			case EINTR:
-				return;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
-				if (!warned_fds++)
-					log_warn("accept: pausing 1 s");
-				lsn_pause(1);
-				return;
-			default:	/* ECONNABORTED and friends: that peer only */
-				log_debug("accept: %s", strerror(errno));
-				continue;
-			}
-		}
-		warned_fds = 0;
-		metric_inc(M_ACCEPTED);
-		lsn_admit(cfd, (struct sockaddr *)&ss, len);
-	}
-}
-
-void
-lsn_start(struct event_base *base, size_t max_conns)
-{
-	size_t	 i;
-
-	lsn_base = base;
-	lsn_max_conns = max_conns;
-	lsn_retry_ev = evtimer_new(base, lsn_retry, NULL);
-	lsn_stale_ev = evtimer_new(base, lsn_stale, NULL);
-	for (i = 0; i < nlsn; i++) {
-		lsn[i].ev = event_new(base, lsn[i].fd, EV_READ | EV_PERSIST,
-		    lsn_accept, NULL);
-		event_add(lsn[i].ev, NULL);
-	}
+	for (i = 0; i < nlsn && i < max; i++)
+		fds[i] = lsn[i].fd;
+	return (i);
 }
 
 void
@@ -390,19 +190,9 @@ lsn_close(void)
 {
 	size_t	 i;
 
-	for (i = 0; i < nlsn; i++) {
-		if (lsn[i].ev != NULL)
-			event_free(lsn[i].ev);
+	for (i = 0; i < nlsn; i++)
 		close(lsn[i].fd);
-	}
 	nlsn = 0;
-	if (lsn_retry_ev != NULL)
-		event_free(lsn_retry_ev);
-	lsn_retry_ev = NULL;
-	if (lsn_stale_ev != NULL)
-		event_free(lsn_stale_ev);
-	lsn_stale_ev = NULL;
-	fair_room_close();
 }
 
 /* Address of the first listener. */

@@ -23,7 +23,7 @@
 
 #include "checker.h"
 #include "client.h"
-#include "conn.h"
+#include "notify.h"
 #include "control.h"
 #include "duration.h"
 #include "keytab.h"
@@ -365,7 +365,7 @@ client_disable(struct client_rt *rt, const char *why)
 	client_go_disabled(rt);
 	log_info("client %s disabled by %s", rt->name, why);
 	client_event(rt, "disabled", json_pack("{s:s}", "by", why));
-	conn_approval_wake(rt->name);
+	notify_client(rt->name);
 	state_dirty();
 }
 
@@ -387,7 +387,7 @@ client_expire_cb(evutil_socket_t fd, short what, void *arg)
 	log_warnx("client %s expired and is now disabled (last successful "
 	    "check: %s)", rt->name, t[0] != '\0' ? t : "never");
 	client_event(rt, "expired", json_pack("{s:s}", "last_checked_ok", t));
-	conn_approval_wake(rt->name);
+	notify_client(rt->name);
 	state_dirty();
 }
 
@@ -636,16 +636,11 @@ client_approval_end(const char *name)
 		rt->pending--;
 }
 
-uint8_t *
-client_secret_copy(const struct client_rt *rt, size_t *len)
+const uint8_t *
+client_secret(const struct client_rt *rt, size_t *len)
 {
-	const uint8_t	*s = rt->secret != NULL ? rt->secret : rt->cfg->secret;
-	uint8_t		*p;
-
 	*len = rt->secret != NULL ? rt->secret_len : rt->cfg->secret_len;
-	if ((p = malloc(*len)) != NULL)
-		memcpy(p, s, *len);
-	return (p);
+	return (rt->secret != NULL ? rt->secret : rt->cfg->secret);
 }
 
 void
@@ -693,7 +688,7 @@ client_approve(struct client_rt *rt, int approve)
 	    "approved" : "denied");
 	client_event(rt, approve ? "approved" : "denied", json_pack("{s:I}",
 	    "duration_ms", (json_int_t)rt->approval_duration_ms));
-	conn_approval_wake(rt->name);
+	notify_client(rt->name);
 	/* The decision also covers requests within approval_duration. */
 	client_tv(rt->approval_duration_ms, &tv);
 	evtimer_add(rt->ev_reset, &tv);
@@ -733,7 +728,7 @@ client_drop(struct client_rt *rt, const char *why)
 	client_free(rt);
 	client_nvec = 0;	/* until client_reindex: no dangling pointer */
 	client_reindex();
-	conn_approval_wake(name);
+	notify_client(name);
 	free(name);
 	metric_clients = (int64_t)client_n;
 	state_dirty();
@@ -786,7 +781,7 @@ client_set_timeout(struct client_rt *rt, uint64_t ms)
 		log_warnx("client %s expired (new timeout) and is now disabled",
 		    rt->name);
 		client_event(rt, "expired", NULL);
-		conn_approval_wake(rt->name);
+		notify_client(rt->name);
 	} else
 		client_arm_expiry(rt);
 }

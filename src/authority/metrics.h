@@ -4,23 +4,10 @@
 
 #include <stdint.h>
 
+#include "msg.h"	/* enum conn_result */
+
 struct evbuffer;
 
-/* How a connection ended: the label of mandos_connections_total. */
-enum conn_result {
-	RESULT_SECRET_SENT,
-	RESULT_NOT_FOUND,
-	RESULT_DISABLED,
-	RESULT_DENIED,
-	RESULT_APPROVAL_TIMEOUT,
-	RESULT_TLS_ERROR,
-	RESULT_PROTOCOL_ERROR,
-	RESULT_TIMEOUT,
-	RESULT_SHUTDOWN,
-	RESULT_ABANDONED,	/* the peer left while waiting for approval */
-	RESULT_EVICTED,		/* its slot went to a source under its fair share */
-	RESULT__COUNT
-};
 
 enum metric {
 	M_ACCEPTED,		/* connections accepted */
@@ -39,6 +26,8 @@ enum metric {
 	M_CTL_DENIED,
 	M_WATCH_DROPPED,
 	M_REFUSED_SHARE,	/* refused at accept: over its source's fair share */
+	M_WORKER_DIED,		/* network workers that died and were replaced */
+	M_WORKER_KILLED,	/* workers ended for a protocol error */
 	M__COUNT
 };
 
@@ -51,6 +40,7 @@ extern int64_t	 metric_approvals_pending;
 extern int64_t	 metric_checkers_running;
 extern int64_t	 metric_checkers_queued;
 extern int64_t	 metric_checker_cap;
+extern int64_t	 metric_workers;	/* network workers running */
 
 const char	*metric_result_name(enum conn_result);
 /* Record a finished connection and, if it got that far, its handshake time. */

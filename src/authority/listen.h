@@ -5,8 +5,6 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-struct event_base;
-
 /* Where and how to listen. */
 struct lsn_config {
 	const char	*address;	/* NULL: all addresses */
@@ -19,10 +17,8 @@ struct lsn_config {
 int	 lsn_open(const struct lsn_config *, char **errstr);
 /* Adopt an inherited listening socket (--socket, LISTEN_FDS); -1 with *errstr. */
 int	 lsn_adopt(int fd, char **errstr);
-/* Start accepting; at most max_conns connections at once. */
-void	 lsn_start(struct event_base *, size_t max_conns);
-/* A connection ended: accept again if we had stopped. */
-void	 lsn_conn_closed(void);
+/* The listening descriptors, for the workers; returns how many. */
+size_t	 lsn_fds(int *fds, size_t max);
 void	 lsn_close(void);
 /* Port and family of the first listener (for logs and Zeroconf). */
 int	 lsn_port(void);

@@ -25,6 +25,7 @@ int64_t		 metric_approvals_pending;
 int64_t		 metric_checkers_running;
 int64_t		 metric_checkers_queued;
 int64_t		 metric_checker_cap;
+int64_t		 metric_workers;
 
 static const char *const metric_result_names[RESULT__COUNT] = {
 	"secret_sent", "not_found", "disabled", "denied", "approval_timeout",
@@ -166,6 +167,14 @@ metric_render(struct evbuffer *b)
 	metric_counter(b, "mandos_accept_pauses_total", "Times accepting "
 	    "paused at the connection cap or out of descriptors.",
 	    metric_val[M_ACCEPT_PAUSED]);
+	metric_counter(b, "mandos_worker_deaths_total", "Network workers "
+	    "that died or were ended for a protocol error, and were replaced.",
+	    metric_val[M_WORKER_DIED]);
+	metric_counter(b, "mandos_worker_protocol_errors_total", "Network "
+	    "workers ended because they broke the channel protocol.",
+	    metric_val[M_WORKER_KILLED]);
+	metric_gauge(b, "mandos_workers", "Network workers running now.",
+	    metric_workers);
 	metric_gauge(b, "mandos_connections_active",
 	    "Connections open now.", metric_active);
 	metric_head(b, "mandos_handshake_duration_seconds", "histogram",
@@ -242,6 +251,7 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 		"checker_killed", "checker_error", "state_saves_ok",
 		"state_saves_failed", "control_requests", "control_errors",
 		"control_denied", "watchers_dropped", "refused_source_share",
+		"worker_deaths", "worker_protocol_errors",
 	};
 	char	 name[64];
 	size_t	 i;
@@ -254,6 +264,7 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 	for (i = 0; i < M__COUNT; i++)
 		cb(arg, names[i], (double)metric_val[i]);
 	cb(arg, "connections_active", (double)metric_active);
+	cb(arg, "workers", (double)metric_workers);
 	cb(arg, "clients", (double)metric_clients);
 	cb(arg, "clients_enabled", (double)metric_clients_enabled);
 	cb(arg, "approvals_pending", (double)metric_approvals_pending);

@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "daemon.h"
+#include "proctitle.h"
 #include "spawner.h"
 
 extern char **environ;
@@ -121,6 +122,7 @@ spawner_main(int fd)
 	pid_t			 pid;
 	int			 sfd, st, err;
 
+	proctitle_set_title("checker spawner");
 	/* Only what we need: the socket (fd 3) and stderr for messages. */
 	if (fd != 3) {
 		dup2(fd, 3);
