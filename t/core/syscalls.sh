@@ -2,8 +2,14 @@
 # System calls per handshake stay low: a flight is one send and one
 # receive (lib/tlsio.c), the version line one receive, one persistent
 # event per connection.  strace -c -f counts mandosd's calls over 500
-# handshakes from mandos-storm (t/bench/syscalls.sh).  Before the buffered
-# transport: 14.7 recvfrom, 5.0 sendmsg, 3.3 epoll_ctl, 27 in all.
+# handshakes from mandos-storm (t/bench/syscalls.sh), in all its processes.
+# Before the buffered transport: 14.7 recvfrom, 5.0 sendmsg, 3.3 epoll_ctl,
+# 27 in all (one process).  The authority and its workers add the channel:
+# three frames written at once (LOOKUP, SECRET, DONE: no epoll_ctl), read
+# by the worker with read() and by the authority's bufferevent (readv +
+# ioctl FIONREAD), and the authority's own wake-ups (epoll_wait); the
+# workers' start-up (exec, GnuTLS) is spread over the 500.  Measured on
+# the merge: 19.9 in all, epoll_ctl 2.05, write 4.04.
 . "${top_srcdir:-.}/t/core/lib.sh" || exit 99
 
 need_cmd strace
@@ -23,6 +29,7 @@ at_most sendmsg 3.5	# ClientHello; Finished + secret + close_notify
 at_most epoll_ctl 2.5	# ADD at accept, DEL at close
 at_most fcntl 0.1	# accept4 sets the flags
 at_most setsockopt 0.1	# TCP_NODELAY comes from the listener
-at_most total 14
+at_most write 4.5	# the three frames; the authority's outcome line
+at_most total 21
 ok "system calls per handshake: recvfrom $(per recvfrom), sendmsg $(per sendmsg), epoll_ctl $(per epoll_ctl), total $(per total)"
 echo "PASS"
