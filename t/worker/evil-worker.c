@@ -103,11 +103,11 @@ main(int argc, char **argv)
 		m.type = MSG_STATS;
 		send_msg(&m);
 		/* the same frame with version 2 */
-		memset(b, 0, 36);
+		memset(b, 0, 44);
 		b[1] = MSG_STATS;
 		b[3] = 2;
-		b[7] = 20;
-		put(b, 36);
+		b[7] = 28;
+		put(b, 44);
 	} else if (strcmp(mode, "oversize") == 0) {
 		memset(b, 0, 16);
 		b[1] = MSG_DONE;
@@ -119,8 +119,8 @@ main(int argc, char **argv)
 		memset(b, 0, 16);
 		b[1] = MSG_STATS;
 		b[3] = 1;
-		b[7] = 21;		/* STATS is exactly 20 */
-		put(b, 16 + 21);
+		b[7] = 29;		/* STATS is exactly 28 */
+		put(b, 16 + 29);
 	} else if (strcmp(mode, "unparked") == 0) {
 		done(99, 1, 1);		/* an end for an id never parked */
 	} else if (strcmp(mode, "secret") == 0) {
