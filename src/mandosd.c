@@ -83,13 +83,14 @@ static struct fair_config parent_fair = {	/* per-source fair shares */
 	.stale_ms = 1000, .log_interval_ms = 10 * 1000,
 };
 static long		 parent_workers;	/* 0: one per online CPU */
+static int		 parent_steer;		/* --steer-by-source */
 static struct proc_config parent_pc;
 static int		 parent_inherited;	/* --socket or LISTEN_FDS */
 static struct mdns	*parent_mdns;
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
-    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_WORKERS };
+    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_WORKERS, OPT_STEER };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
@@ -111,6 +112,7 @@ static const struct option parent_opts[] = {
 	{ "handshake-slots",	required_argument, NULL, OPT_HS_SLOTS },
 	{ "refusal-log-interval", required_argument, NULL, OPT_REFUSAL_LOG },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
+	{ "steer-by-source",	no_argument,	   NULL, OPT_STEER },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -154,6 +156,8 @@ parent_usage(FILE *f)
 "      --max-connections N    concurrent connections (default: from ulimit -n,\n"
 "                             per worker)\n"
 "      --workers N            network worker processes (default: one per CPU)\n"
+"      --steer-by-source      one listening socket per worker, each source\n"
+"                             always to the same worker (exact fair shares)\n"
 "      --no-fair-share        no per-source shares of connections and handshakes\n"
 "      --source-prefix4 BITS  IPv4 prefix that makes one source (default 32)\n"
 "      --source-prefix6 BITS  IPv6 prefix that makes one source (default 64)\n"
@@ -254,6 +258,7 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 			}
 			break;
 		case OPT_NO_FAIR: parent_fair.enabled = 0; break;
+		case OPT_STEER: parent_steer = 1; break;
 		case OPT_PREFIX4:
 		case OPT_PREFIX6:
 		case OPT_HS_SLOTS:
@@ -489,9 +494,10 @@ parent_max_connections(long configured)
 }
 
 /* The workers' share of the connection cap, and how many to run. */
-static void
-parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
-    size_t maxc)
+/* How many network workers: --workers, or one per online CPU; never more
+ * than the connection cap. */
+static unsigned
+parent_nworkers(const struct mandosd_config *cfg)
 {
 	long	 n = parent_workers;
 
@@ -499,14 +505,19 @@ parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
 		n = 1;
 	if (n > PROC_MAX_WORKERS)
 		n = PROC_MAX_WORKERS;
+	if (cfg->max_connections > 0 && n > cfg->max_connections)
+		n = cfg->max_connections;
+	return ((unsigned)n);
+}
+
+static void
+parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
+    size_t maxc)
+{
 	/* Each worker has its own descriptors; a configured cap is shared. */
-	pc->max_total = 0;
-	if (cfg->max_connections > 0) {
-		if (n > cfg->max_connections)
-			n = cfg->max_connections;
-		pc->max_total = (size_t)cfg->max_connections;
-	}
-	pc->nworkers = (unsigned)n;
+	pc->max_total = cfg->max_connections > 0 ?
+	    (size_t)cfg->max_connections : 0;
+	pc->nworkers = parent_nworkers(cfg);
 	pc->max_conns = maxc;
 	pc->priority = cfg->priority;
 	pc->version_ms = cfg->version_timeout_ms;
@@ -577,7 +588,7 @@ mandosd_main(int argc, char **argv)
 	struct mandosd_config	*cfg = &parent_cfg;
 	struct lsn_config	 lc;
 	struct proc_config	 pc;
-	int			 lfds[8];
+	static int		 lfds[LSN_MAX_FDS], lmembers[LSN_MAX_FDS];
 	struct event		*sigev[5];
 	static const int	 sigs[5] = { SIGHUP, SIGINT, SIGTERM, SIGUSR1, 0 };
 	char			*err = NULL;
@@ -626,6 +637,10 @@ mandosd_main(int argc, char **argv)
 		lc.port = cfg->port;
 		lc.interface = cfg->interface;
 		lc.no_ipv6 = cfg->no_ipv6;
+		/* Inherited sockets cannot be multiplied: they stay shared. */
+		lc.nsocks = parent_steer ? parent_nworkers(cfg) : 1;
+		lc.prefix4 = parent_fair.prefix4;
+		lc.prefix6 = parent_fair.prefix6;
 		if (lsn_open(&lc, &err) == -1)
 			fatalx("%s", err);
 	}
@@ -655,8 +670,9 @@ mandosd_main(int argc, char **argv)
 	 */
 	park_init(parent_base, mandosd_keytab);
 	parent_workers_config(&pc, cfg, maxc);
-	pc.nlisten = lsn_fds(lfds, sizeof(lfds) / sizeof(lfds[0]));
+	pc.nlisten = lsn_fds(lfds, lmembers, LSN_MAX_FDS);
 	pc.listen_fds = lfds;
+	pc.listen_members = lmembers;
 	parent_pc = pc;
 	parent_inherited = n != 0 || cfg->socket_fd != -1;
 	if (proc_start(parent_base, &pc, parent_serving, &err) == -1)

@@ -30,11 +30,12 @@
 #include "sockaddr.h"
 #include "xmalloc.h"
 
-#define LSN_MAX		8	/* systemd may hand us a few */
+#define LSN_MAX		LSN_MAX_FDS	/* systemd may hand us a few; one per worker when steered */
 #define LSN_BACKLOG	4096	/* a reboot storm arrives at once; the kernel caps it */
 
 struct listener {
 	int		 fd;
+	int		 member;	/* its worker in a steered group; -1: every worker's */
 };
 
 static struct listener	 lsn[LSN_MAX];
@@ -42,13 +43,14 @@ static size_t		 nlsn;
 
 /* Record a listener; -1 if there are too many. */
 static int
-lsn_push(int fd, char **errstr)
+lsn_push(int fd, int member, char **errstr)
 {
 	if (nlsn == LSN_MAX) {
 		xasprintf(errstr, "more than %d listening sockets", LSN_MAX);
 		return (-1);
 	}
-	lsn[nlsn++].fd = fd;
+	lsn[nlsn].fd = fd;
+	lsn[nlsn++].member = member;
 	return (0);
 }
 
@@ -86,7 +88,7 @@ lsn_adopt(int fd, char **errstr)
 	}
 	if (lsn_nodelay(fd, errstr) == -1)
 		return (-1);
-	return (lsn_push(fd, errstr));
+	return (lsn_push(fd, -1, errstr));
 }
 
 int
@@ -97,7 +99,10 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 	struct sockaddr_in any4;
 	const struct sockaddr *sa;
 	socklen_t	 salen;
+	struct sockaddr_storage bound;
+	socklen_t	 bound_len;
 	int		 fd = -1, on = 1, off = 0, family, r;
+	unsigned	 nsocks, k;
 	char		 where[SOCKADDR_STRLEN];
 	char		*end;
 	unsigned long	 port;
@@ -138,33 +143,57 @@ lsn_open(const struct lsn_config *lc, char **errstr)
 	}
 	family = sa->sa_family;
 	sockaddr_format(sa, where, sizeof(where));
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		goto syserr;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
-		goto syserr;
-	/* Dual stack: IPv4 clients arrive as ::ffff:a.b.c.d. */
-	if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-	    &off, sizeof(off)) == -1)
-		goto syserr;
-	if (lc->interface != NULL && setsockopt(fd, SOL_SOCKET,
-	    SO_BINDTODEVICE, lc->interface, (socklen_t)strlen(lc->interface) + 1)
-	    == -1) {
-		xasprintf(errstr, "interface \"%s\": %s", lc->interface,
-		    strerror(errno));
-		goto fail;
+	nsocks = lc->nsocks > 1 ? lc->nsocks : 1;
+	for (k = 0; k < nsocks; k++) {
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			goto syserr;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+			goto syserr;
+		/* One socket per worker, one group: the kernel picks the
+		 * socket of each SYN by the steering program below. */
+		if (nsocks > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on,
+		    sizeof(on)) == -1)
+			goto syserr;
+		/* Dual stack: IPv4 clients arrive as ::ffff:a.b.c.d. */
+		if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+		    IPV6_V6ONLY, &off, sizeof(off)) == -1)
+			goto syserr;
+		if (lc->interface != NULL && setsockopt(fd, SOL_SOCKET,
+		    SO_BINDTODEVICE, lc->interface,
+		    (socklen_t)strlen(lc->interface) + 1) == -1) {
+			xasprintf(errstr, "interface \"%s\": %s", lc->interface,
+			    strerror(errno));
+			goto fail;
+		}
+		if (bind(fd, sa, salen) == -1) {
+			xasprintf(errstr, "bind %s: %s", where, strerror(errno));
+			goto fail;
+		}
+		/* Port 0: the others join the port the first one got. */
+		if (k == 0 && nsocks > 1) {
+			bound_len = sizeof(bound);
+			if (getsockname(fd, (struct sockaddr *)&bound,
+			    &bound_len) == -1)
+				goto syserr;
+			sa = (struct sockaddr *)&bound;
+			salen = bound_len;
+		}
+		/* A socket joins the group (and takes its index) at listen. */
+		if (listen(fd, LSN_BACKLOG) == -1)
+			goto syserr;
+		if (lsn_nodelay(fd, errstr) == -1)
+			goto fail;
+		if (k == nsocks - 1 && nsocks > 1 && lsn_steer_by_source(fd,
+		    nsocks, lc->prefix4, lc->prefix6, errstr) == -1)
+			goto fail;
+		if (lsn_push(fd, nsocks > 1 ? (int)k : -1, errstr) == -1)
+			goto fail;
+		fd = -1;
 	}
-	if (bind(fd, sa, salen) == -1) {
-		xasprintf(errstr, "bind %s: %s", where, strerror(errno));
-		goto fail;
-	}
-	if (listen(fd, LSN_BACKLOG) == -1)
-		goto syserr;
-	if (lsn_nodelay(fd, errstr) == -1)
-		goto fail;
 	if (ai != NULL)
 		freeaddrinfo(ai);
-	return (lsn_push(fd, errstr));
+	return (0);
 syserr:
 	xasprintf(errstr, "listening socket %s: %s", where, strerror(errno));
 fail:
@@ -176,12 +205,14 @@ fail:
 }
 
 size_t
-lsn_fds(int *fds, size_t max)
+lsn_fds(int *fds, int *members, size_t max)
 {
 	size_t	 i;
 
-	for (i = 0; i < nlsn && i < max; i++)
+	for (i = 0; i < nlsn && i < max; i++) {
 		fds[i] = lsn[i].fd;
+		members[i] = lsn[i].member;
+	}
 	return (i);
 }
 

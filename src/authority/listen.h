@@ -11,14 +11,20 @@ struct lsn_config {
 	const char	*port;		/* "0": any free port */
 	const char	*interface;	/* NULL: all interfaces */
 	int		 no_ipv6;
+	unsigned	 nsocks;	/* > 1: a SO_REUSEPORT group, one per worker, */
+	unsigned	 prefix4;	/* ...steered by source (these prefixes) */
+	unsigned	 prefix6;
 };
+
+#define LSN_MAX_FDS	(8 + 256)	/* lsn_fds() returns at most this many */
 
 /* Bind and listen as configured; -1 with *errstr. */
 int	 lsn_open(const struct lsn_config *, char **errstr);
 /* Adopt an inherited listening socket (--socket, LISTEN_FDS); -1 with *errstr. */
 int	 lsn_adopt(int fd, char **errstr);
-/* The listening descriptors, for the workers; returns how many. */
-size_t	 lsn_fds(int *fds, size_t max);
+/* The listening descriptors, for the workers, and the worker each belongs
+ * to (-1: every worker shares it); returns how many. */
+size_t	 lsn_fds(int *fds, int *members, size_t max);
 void	 lsn_close(void);
 /* Port and family of the first listener (for logs and Zeroconf). */
 int	 lsn_port(void);

@@ -55,7 +55,8 @@ struct worker {
 
 static struct worker	 proc_w[PROC_MAX_WORKERS];
 static struct proc_config proc_cfg;
-static int		 proc_lfds[16];
+static int		 proc_lfds[8 + PROC_MAX_WORKERS];
+static int		 proc_lmember[8 + PROC_MAX_WORKERS];	/* -1: every worker's */
 static char		 proc_exe[PATH_MAX];
 static const char	*proc_test_exe0;	/* test hook: worker 0's program */
 static struct event_base *proc_base;
@@ -64,6 +65,7 @@ static unsigned		 proc_nreported;
 
 static void	 proc_spawn(struct worker *);
 static void	 proc_log_close(struct worker *);
+static int	 proc_lmine(unsigned, size_t);
 
 /* Worker w's connection cap: its share of a configured total. */
 static size_t
@@ -326,6 +328,8 @@ proc_argv(const struct worker *w, int chfd)
 	av[n++] = xstrdup("--worker");
 	xasprintf(&av[n++], "%d,%u", chfd, w->index);
 	for (i = 0; i < proc_cfg.nlisten; i++) {
+		if (!proc_lmine(w->index, i))
+			continue;
 		av[n++] = xstrdup("--listen");
 		xasprintf(&av[n++], "%d", proc_lfds[i]);
 	}
@@ -382,8 +386,16 @@ proc_argv_free(char **av)
 
 /* In the child: only what the worker needs crosses the exec (stdio, the
  * channel, the listening sockets), whatever else lacks FD_CLOEXEC. */
+/* Does worker wi get listening socket i? Its own in a steered group, and
+ * every shared one. */
+static int
+proc_lmine(unsigned wi, size_t i)
+{
+	return (proc_lmember[i] == -1 || proc_lmember[i] == (int)wi);
+}
+
 static void
-proc_child_fds(int chfd, int logfd)
+proc_child_fds(unsigned wi, int chfd, int logfd)
 {
 	int	 fd, max = chfd, keep;
 	size_t	 i;
@@ -396,7 +408,7 @@ proc_child_fds(int chfd, int logfd)
 	for (fd = 3; fd <= max; fd++) {
 		keep = fd == chfd;
 		for (i = 0; i < proc_cfg.nlisten; i++)
-			keep |= fd == proc_lfds[i];
+			keep |= fd == proc_lfds[i] && proc_lmine(wi, i);
 		if (keep)
 			fcntl(fd, F_SETFD, 0);
 		else
@@ -447,7 +459,7 @@ proc_spawn(struct worker *w)
 		sigaddset(&stop, SIGTERM);
 		sigaddset(&stop, SIGINT);
 		sigprocmask(SIG_BLOCK, &stop, NULL);
-		proc_child_fds(sv[1], lp[1]);
+		proc_child_fds(w->index, sv[1], lp[1]);
 		execv(w->index == 0 && proc_test_exe0 != NULL ? proc_test_exe0 :
 		    proc_exe, av);
 		_exit(127);
@@ -493,6 +505,7 @@ proc_start(struct event_base *base, const struct proc_config *cfg,
 		return (-1);
 	}
 	memcpy(proc_lfds, cfg->listen_fds, cfg->nlisten * sizeof(int));
+	memcpy(proc_lmember, cfg->listen_members, cfg->nlisten * sizeof(int));
 	/* The same binary, whatever the working directory or PATH. */
 	if ((n = readlink("/proc/self/exe", proc_exe, sizeof(proc_exe) - 1))
 	    == -1) {

@@ -18,7 +18,8 @@ struct event_base;
 
 struct proc_config {
 	unsigned	 nworkers;
-	const int	*listen_fds;	/* inherited by every worker */
+	const int	*listen_fds;	/* kept open here, for each successor */
+	const int	*listen_members; /* the worker each is for; -1: all */
 	size_t		 nlisten;
 	const char	*priority;
 	uint64_t	 version_ms, handshake_ms, send_ms;
