@@ -45,4 +45,29 @@ served | grep "^$src " | awk '{print $2}' | sort -u | grep -qx 1 ||
     fail "$src served by another worker after the kill"
 ok "$src, connecting as worker 1 (pid $w1) died, was served by its successor (pid $n1)"
 stop_mandosd
+
+# Fair shares across workers: a silent holder from one source (worker 1's)
+# can take its worker's two slots of four, never the other worker's; a
+# source of the same worker still gets in (by eviction), as does one of the
+# other worker. With one shared queue the holder would reach both workers.
+: >"$T/mandosd.log"
+start_mandosd --address 127.0.0.1 --clients "$T/clients.json" --workers 2 \
+    --steer-by-source --max-connections 4 --version-timeout 8s
+"$STORM" --connect "127.0.0.1:$PORT" --bind 127.0.0.3 --hold 10 \
+    --hold-stage connect --duration 4 --quiet >"$T/hold.out" 2>&1 &
+HOLD=$!
+for _ in $(seq 15); do kill -USR1 "$MPID"; sleep 0.1; done
+for s in 4 2; do
+	"$STORM" --connect "127.0.0.1:$PORT" --bind "127.0.0.$s" --seed steer \
+	    --clients 4 --count 4 --concurrency 1 --timeout 6 --quiet \
+	    >"$T/h$s.out" 2>&1 || fail "127.0.0.$s beside the holder: $(cat "$T/h$s.out")"
+done
+for _ in $(seq 10); do kill -USR1 "$MPID"; sleep 0.1; done
+wait "$HOLD"
+most=$(sed -n 's/.*counters: .*active=\([0-9]*\) .*/\1/p' "$T/mandosd.log" | sort -n | tail -n 1)
+echo "  at most $most connections open while the holder held"
+[ "${most:-0}" -eq 2 ] || fail "the holder's source had ${most:-0} slots, not its worker's 2"
+wait_log 'result=evicted'
+ok "a holder took only its worker's slots; sources of both workers were served"
+stop_mandosd
 echo "PASS"
