@@ -43,6 +43,8 @@ static struct event	*worker_rev, *worker_stats_ev;
 static int		 worker_fd = -1;
 static uint8_t		 worker_rbuf[2 * MSG_FRAME_MAX];	/* may hold a secret */
 static size_t		 worker_rlen;
+static size_t		 worker_cap;	/* connections at most */
+static int		 worker_accepting;
 
 enum { WO_WORKER = 1, WO_LISTEN, WO_PRIORITY, WO_VERSION_MS, WO_HANDSHAKE_MS,
     WO_SEND_MS, WO_MAX_CONNS, WO_DEBUG, WO_STDERR, WO_USER, WO_CHROOT,
@@ -148,7 +150,12 @@ worker_read(evutil_socket_t fd, short what, void *arg)
 	worker_rlen += (size_t)n;
 	while (off < worker_rlen && (r = msg_decode(worker_rbuf + off,
 	    worker_rlen - off, 0, &m, &why)) > 0) {
-		conn_answer(&m);
+		if (m.type != MSG_GO)
+			conn_answer(&m);
+		else if (!worker_accepting) {
+			worker_accepting = 1;
+			acc_start(worker_base, worker_cap);
+		}
 		off += (size_t)r;
 	}
 	memmove(worker_rbuf, worker_rbuf + off, worker_rlen - off);
@@ -279,8 +286,9 @@ worker_main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &stop, NULL);
 	conn_init(worker_base, &to, acc_conn_closed);
-	acc_start(worker_base, cap);
-	worker_stats_cb(-1, 0, NULL);	/* "accepting": the authority counts us in */
+	/* "Ready": the authority answers MSG_GO once it can decide. */
+	worker_cap = cap;
+	worker_stats_cb(-1, 0, NULL);
 	log_debug("worker %d: serving, at most %zu connections", index, cap);
 
 	event_base_dispatch(worker_base);
