@@ -267,8 +267,6 @@ worker_main(int argc, char **argv)
 		fatalx("worker %d: %s", index, err);
 	if ((worker_base = event_base_new()) == NULL)
 		fatalx("worker %d: event_base_new failed", index);
-	if (sandbox_enter(&sb, &err) == -1)
-		fatalx("worker %d: sandbox: %s", index, err);
 
 	worker_bev = bufferevent_socket_new(worker_base, worker_fd, 0);
 	bufferevent_setcb(worker_bev, NULL, NULL, worker_bev_event, NULL);
@@ -285,6 +283,10 @@ worker_main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &stop, NULL);
+	/* Everything is open and set up (the signal pipe included): from
+	 * here on only the loop's own system calls, then network bytes. */
+	if (sandbox_enter(&sb, &err) == -1)
+		fatalx("worker %d: sandbox: %s", index, err);
 	conn_init(worker_base, &to, acc_conn_closed);
 	/* "Ready": the authority answers MSG_GO once it can decide. */
 	worker_cap = cap;
