@@ -87,6 +87,7 @@ static int		 parent_steer;		/* --steer-by-source */
 static struct proc_config parent_pc;
 static int		 parent_inherited;	/* --socket or LISTEN_FDS */
 static struct mdns	*parent_mdns;
+static int		 parent_up;	/* parent_serving() ran */
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
@@ -394,6 +395,11 @@ parent_signal(evutil_socket_t sig, short what, void *arg)
 {
 	switch (sig) {
 	case SIGHUP:
+		if (!parent_up) {
+			log_warnx("SIGHUP while starting: the table is "
+			    "being loaded anyway");
+			break;
+		}
 		daemon_reloading();
 		parent_reload();
 		daemon_notify("READY=1");
@@ -556,6 +562,28 @@ parent_serving(void)
 	char		 where[INET6_ADDRSTRLEN + 16], *err = NULL;
 	int		 af;
 
+	/*
+	 * The clients' runtime state starts now, not while the workers were
+	 * starting: a lease (timeout) or an approval delay is not spent on
+	 * our start-up. The workers accept once this returns.
+	 */
+	client_init(parent_base, parent_max_checkers);
+	client_sync(parent_table);
+	state_init(parent_base, parent_statedir[0] != '\0' ? parent_statedir :
+	    NULL);
+	if (parent_restore)
+		state_restore();
+	{
+		static const struct ctl_hooks hooks = { parent_reload_table };
+
+		ctl_start(parent_base, &hooks);
+	}
+	if (parent_metrics_listen != NULL) {
+		if (httpm_open(parent_base, parent_metrics_listen, &err) == -1)
+			fatalx("%s", err);
+		log_info("metrics on http://%s/metrics", httpm_where());
+	}
+	parent_up = 1;
 	lsn_describe(where, sizeof(where));
 	if (parent_pc.max_total > 0)
 		log_info("listening on %s, %zu clients, %u workers, at most %zu "
@@ -663,11 +691,8 @@ mandosd_main(int argc, char **argv)
 		sigev[i] = evsignal_new(parent_base, sigs[i], parent_signal, NULL);
 		evsignal_add(sigev[i], NULL);
 	}
-	/*
-	 * The workers start first: their exec and TLS set-up overlap ours.
-	 * What they send is read only once the loop runs, with the table
-	 * and the runtime state in place.
-	 */
+	/* The workers start first; the rest of the authority is set up
+	 * when they have all reported in (parent_serving). */
 	park_init(parent_base, mandosd_keytab);
 	parent_workers_config(&pc, cfg, maxc);
 	pc.nlisten = lsn_fds(lfds, lmembers, LSN_MAX_FDS);
@@ -677,22 +702,6 @@ mandosd_main(int argc, char **argv)
 	parent_inherited = n != 0 || cfg->socket_fd != -1;
 	if (proc_start(parent_base, &pc, parent_serving, &err) == -1)
 		fatalx("workers: %s", err);
-	client_init(parent_base, parent_max_checkers);
-	client_sync(parent_table);
-	state_init(parent_base, parent_statedir[0] != '\0' ? parent_statedir :
-	    NULL);
-	if (parent_restore)
-		state_restore();
-	{
-		static const struct ctl_hooks hooks = { parent_reload_table };
-
-		ctl_start(parent_base, &hooks);
-	}
-	if (parent_metrics_listen != NULL) {
-		if (httpm_open(parent_base, parent_metrics_listen, &err) == -1)
-			fatalx("%s", err);
-		log_info("metrics on http://%s/metrics", httpm_where());
-	}
 	event_base_dispatch(parent_base);
 
 	daemon_stopping();
@@ -703,9 +712,11 @@ mandosd_main(int argc, char **argv)
 	park_shutdown();
 	httpm_close();
 	ctl_close();
-	state_flush();
-	client_shutdown();
-	state_shutdown();
+	if (parent_up) {
+		state_flush();
+		client_shutdown();
+		state_shutdown();
+	}
 	parent_log_counters();
 	for (i = 0; sigs[i] != 0; i++)
 		event_free(sigev[i]);

@@ -197,6 +197,10 @@ msg_decode(const uint8_t *buf, size_t len, int from_worker, struct msg *m,
 		if (from_worker || blen != 4 || m->reqid == 0)
 			BAD("bad WAIT");
 		break;
+	case MSG_GO:
+		if (from_worker || blen != 0 || m->reqid != 0)
+			BAD("bad GO");
+		break;
 	default:
 		BAD("unknown message type");
 	}

@@ -46,6 +46,7 @@ enum msg_type {
 	MSG_SECRET = 16,	/* send these bytes, then close_notify */
 	MSG_REFUSE,		/* send nothing, close_notify, with this result */
 	MSG_WAIT,		/* approval pending: hold on for up to ms */
+	MSG_GO,			/* the authority is ready: start accepting */
 };
 
 /* A peer address in a fixed shape (IPv4 as ::ffff:a.b.c.d is still AF_INET6). */

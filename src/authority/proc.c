@@ -49,7 +49,8 @@ struct worker {
 	const char		*end_why;
 	uint64_t		 started_ms;
 	unsigned		 fast_deaths;
-	int			 reported;	/* has sent its first message */
+	int			 slot_reported;	/* this slot's first worker reported */
+	int			 hello;		/* this process has reported in */
 	struct msg_stats	 stats;		/* as last reported */
 };
 
@@ -62,6 +63,7 @@ static const char	*proc_test_exe0;	/* test hook: worker 0's program */
 static struct event_base *proc_base;
 static void		(*proc_serving)(void);
 static unsigned		 proc_nreported;
+static int		 proc_live;	/* serving() ran: workers may accept */
 
 static void	 proc_spawn(struct worker *);
 static void	 proc_log_close(struct worker *);
@@ -175,15 +177,43 @@ proc_end_cb(evutil_socket_t fd, short what, void *arg)
 	proc_lost(w);
 }
 
+static void
+proc_go(struct worker *w)
+{
+	struct msg	 m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_GO;
+	proc_send(w->index, &m);
+}
+
+/* Every slot has reported: the authority sets up, then all accept. */
+static void
+proc_go_all(void)
+{
+	unsigned	 i;
+
+	if (proc_serving != NULL)
+		proc_serving();
+	proc_live = 1;
+	for (i = 0; i < proc_cfg.nworkers; i++)
+		if (proc_w[i].bev != NULL && proc_w[i].hello)
+			proc_go(&proc_w[i]);
+}
+
 static int
 proc_handle(struct worker *w, const struct msg *m, const char **why)
 {
-	/* A worker's first message (STATS) says that it accepts. */
-	if (!w->reported) {
-		w->reported = 1;
-		if (++proc_nreported == proc_cfg.nworkers && proc_serving) {
-			proc_serving();
-			proc_serving = NULL;
+	/* A worker's first message (STATS) says that it is ready; it
+	 * accepts once told to (MSG_GO), when the authority can decide. */
+	if (!w->hello) {
+		w->hello = 1;
+		if (proc_live)
+			proc_go(w);
+		else if (!w->slot_reported) {
+			w->slot_reported = 1;
+			if (++proc_nreported == proc_cfg.nworkers)
+				proc_go_all();
 		}
 	}
 	switch (m->type) {
@@ -481,6 +511,7 @@ proc_spawn(struct worker *w)
 	w->pid = pid;
 	w->started_ms = proc_now_ms();
 	w->end_why = NULL;
+	w->hello = 0;
 	w->bev = bufferevent_socket_new(proc_base, sv[0], BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(w->bev, proc_read, NULL, proc_event, w);
 	bufferevent_setwatermark(w->bev, EV_READ, 0, 4 * MSG_FRAME_MAX);

@@ -33,8 +33,8 @@ struct proc_config {
 	struct fair_config fair;	/* per worker: max_slots is its cap */
 };
 
-/* Start the workers; serving() runs once, when each has reported in.
- * -1 with *errstr if the binary cannot be found. */
+/* Start the workers; serving() runs once, when each has reported in, and
+ * then they start accepting. -1 with *errstr if the binary is not found. */
 int	 proc_start(struct event_base *, const struct proc_config *,
 	    void (*serving)(void), char **errstr);
 /* Queue an answer to worker wi; -1 if it is gone (or being ended). */

@@ -255,6 +255,13 @@ acc_close(void)
 {
 	size_t	 i;
 
+	if (acc_base == NULL) {		/* never started: just the sockets */
+		for (i = 0; i < acc_n; i++)
+			close(acc_l[i].fd);
+		acc_n = 0;
+		return;
+	}
+
 	for (i = 0; i < acc_n; i++) {
 		if (acc_l[i].ev != NULL)
 			event_free(acc_l[i].ev);

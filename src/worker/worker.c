@@ -44,6 +44,8 @@ static struct event	*worker_rev, *worker_stats_ev;
 static int		 worker_fd = -1;
 static uint8_t		 worker_rbuf[2 * MSG_FRAME_MAX];	/* may hold a secret */
 static size_t		 worker_rlen;
+static size_t		 worker_cap;	/* connections at most */
+static int		 worker_accepting;
 
 enum { WO_WORKER = 1, WO_LISTEN, WO_PRIORITY, WO_VERSION_MS, WO_HANDSHAKE_MS,
     WO_SEND_MS, WO_MAX_CONNS, WO_DEBUG, WO_STDERR, WO_USER, WO_CHROOT,
@@ -174,7 +176,12 @@ worker_read(evutil_socket_t fd, short what, void *arg)
 	worker_rlen += (size_t)n;
 	while (off < worker_rlen && (r = msg_decode(worker_rbuf + off,
 	    worker_rlen - off, 0, &m, &why)) > 0) {
-		conn_answer(&m);
+		if (m.type != MSG_GO)
+			conn_answer(&m);
+		else if (!worker_accepting) {
+			worker_accepting = 1;
+			acc_start(worker_base, worker_cap);
+		}
 		off += (size_t)r;
 	}
 	memmove(worker_rbuf, worker_rbuf + off, worker_rlen - off);
@@ -297,8 +304,6 @@ worker_main(int argc, char **argv)
 		fatalx("worker %d: %s", index, err);
 	if ((worker_base = event_base_new()) == NULL)
 		fatalx("worker %d: event_base_new failed", index);
-	if (sandbox_enter(&sb, &err) == -1)
-		fatalx("worker %d: sandbox: %s", index, err);
 
 	worker_bev = bufferevent_socket_new(worker_base, worker_fd, 0);
 	bufferevent_setcb(worker_bev, NULL, NULL, worker_bev_event, NULL);
@@ -315,13 +320,18 @@ worker_main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &stop, NULL);
+	/* Everything is open and set up (the signal pipe included): from
+	 * here on only the loop's own system calls, then network bytes. */
+	if (sandbox_enter(&sb, &err) == -1)
+		fatalx("worker %d: sandbox: %s", index, err);
 	conn_init(worker_base, &to, acc_conn_closed);
 	if (fc.max_handshakes < 1)
 		fc.max_handshakes = 1;
 	fc.max_slots = cap;
 	fair_init(worker_base, &fc, conn_hs_grant);
-	acc_start(worker_base, cap);
-	worker_stats_cb(-1, 0, NULL);	/* "accepting": the authority counts us in */
+	/* "Ready": the authority answers MSG_GO once it can decide. */
+	worker_cap = cap;
+	worker_stats_cb(-1, 0, NULL);
 	log_debug("worker %d: serving, at most %zu connections", index, cap);
 
 	event_base_dispatch(worker_base);
