@@ -20,7 +20,7 @@ FZ=$S/t/fuzz
 # Every harness, and the sources each one links. msg is the privsep
 # work's (t/fuzz/fuzz_msg.c, src/msg.c): built once that file exists.
 NAMES="proto duration keyid keytab import state control client msg"
-LIB="lib/duration.c lib/keyid.c lib/log.c lib/sockaddr.c lib/xmalloc.c"
+LIB="lib/duration.c lib/keyid.c lib/log.c lib/sockaddr.c lib/tlsio.c lib/xmalloc.c"
 # The daemon without main.c, with checkers that never run (fuzz_checker_stub.c).
 DAEMON="$(cd "$S" && ls src/*.c | grep -v -e '^src/main.c$' -e '^src/checker.c$' \
     -e '^src/spawner.c$' -e '^src/msg.c$' | tr '\n' ' ') $LIB lib/stormkey.c"
