@@ -21,10 +21,14 @@
  *      filter);
  *   9. the seccomp allow-list; anything else kills the process (SIGSYS).
  *
- * Chroot rather than Landlock: the filter already denies every call that
- * names a path (open, openat, stat, exec, ...), so once it is in, Landlock
- * would restrict nothing more; chroot keeps the worker away from the file
- * system even with seccomp = 0 (valgrind) on kernels without Landlock.
+ * Chroot and Landlock: the filter already denies every call that names a
+ * path (open, openat, stat, exec, ...). Chroot keeps a worker started as
+ * root away from the file system even with seccomp = 0 (valgrind); a
+ * successor started by an authority that already dropped root cannot
+ * chroot, so after no_new_privs every worker also gets a Landlock ruleset
+ * that handles every file system right (and TCP bind/connect, ABI >= 4)
+ * and allows none. A kernel without Landlock leaves chroot and the filter.
+ * With seccomp = 0 (valgrind, sanitizer builds) Landlock is off too.
  *
  * What must happen BEFORE sandbox_enter (the filter forbids it afterwards):
  *   - gnutls_global_init(): opens /dev/urandom if getrandom is missing,
@@ -53,6 +57,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+
+#include <linux/landlock.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,6 +91,8 @@ static int	 sandbox_bounding(char **);
 static int	 sandbox_user(uid_t, gid_t, char **);
 static int	 sandbox_caps_drop(char **);
 static int	 sandbox_seccomp(char **);
+static int	 sandbox_landlock(char **);
+static int	 sandbox_landlock_apply(int, char **);
 
 /*
  * Calls allowed with any arguments. Each is on descriptors the worker
@@ -132,6 +140,7 @@ sandbox_enter(const struct sandbox_cfg *cfg, char **errstr)
 	struct passwd	*pw;
 	uid_t		 uid = (uid_t)-1;
 	gid_t		 gid = (gid_t)-1;
+	int		 llfd = -1;
 
 	*errstr = NULL;
 	if (sandbox_nocore(errstr) == -1)
@@ -154,6 +163,9 @@ sandbox_enter(const struct sandbox_cfg *cfg, char **errstr)
 	if (cfg->chroot_dir != NULL &&
 	    sandbox_check_dir(cfg->chroot_dir, errstr) == -1)
 		return (-1);
+	/* The ruleset is a descriptor: made before the share is lowered. */
+	if (cfg->seccomp && (llfd = sandbox_landlock(errstr)) == -2)
+		return (-1);
 	if (cfg->nofile != 0 && sandbox_nofile(cfg->nofile, errstr) == -1)
 		return (-1);
 	if (cfg->chroot_dir != NULL) {
@@ -174,9 +186,67 @@ sandbox_enter(const struct sandbox_cfg *cfg, char **errstr)
 		xasprintf(errstr, "prctl: %s", strerror(errno));
 		return (-1);
 	}
-	if (cfg->seccomp && sandbox_seccomp(errstr) == -1)
+	/* seccomp = 0 is a debugging run (valgrind, sanitizers): those read
+	 * and write files of their own, so neither Landlock nor the filter. */
+	if (llfd >= 0 && sandbox_landlock_apply(llfd, errstr) == -1)
+		return (-1);
+	if (cfg->seccomp == 1 && sandbox_seccomp(errstr) == -1)
 		return (-1);
 	return (0);
+}
+
+/*
+ * A Landlock ruleset with no rule: once applied, no file may be opened,
+ * made, removed or run, and no TCP port bound or connected to, whatever
+ * the uid. Its descriptor, -1 when the kernel has no Landlock (chroot and
+ * seccomp remain), or -2 on error.
+ */
+static int
+sandbox_landlock(char **errstr)
+{
+	struct {
+		uint64_t	 fs;
+		uint64_t	 net;
+	}		 attr;
+	long		 abi, fd;
+	size_t		 size = sizeof(attr.fs);
+
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+	if (abi < 1)
+		return (-1);
+	memset(&attr, 0, sizeof(attr));
+	attr.fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;	/* ABI 1 */
+	if (abi >= 2)
+		attr.fs |= 1ULL << 13;		/* REFER */
+	if (abi >= 3)
+		attr.fs |= 1ULL << 14;		/* TRUNCATE */
+	if (abi >= 5)
+		attr.fs |= 1ULL << 15;		/* IOCTL_DEV */
+	if (abi >= 4) {
+		attr.net = 3;			/* BIND_TCP | CONNECT_TCP */
+		size = sizeof(attr);
+	}
+	if ((fd = syscall(SYS_landlock_create_ruleset, &attr, size, 0)) == -1) {
+		xasprintf(errstr, "landlock_create_ruleset: %s",
+		    strerror(errno));
+		return (-2);
+	}
+	return ((int)fd);
+}
+
+/* Apply the ruleset (after no_new_privs) and close its descriptor. */
+static int
+sandbox_landlock_apply(int fd, char **errstr)
+{
+	int	 rc = 0;
+
+	if (syscall(SYS_landlock_restrict_self, fd, 0) == -1) {
+		xasprintf(errstr, "landlock_restrict_self: %s", strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	return (rc);
 }
 
 /* No core dumps, and not dumpable (no ptrace, no /proc/PID/mem). */

@@ -14,7 +14,8 @@ struct sandbox_cfg {
 	const char	*user;		/* drop to this user (no groups, no caps); NULL: keep the current uid (tests run unprivileged) */
 	const char	*chroot_dir;	/* chroot into this empty directory; NULL: none */
 	rlim_t		 nofile;	/* RLIMIT_NOFILE for this worker; 0: keep */
-	int		 seccomp;	/* 1: install the allow-list; 0: skip (e.g. under valgrind) */
+	int		 seccomp;	/* 1: Landlock + the allow-list; 0: neither (valgrind,
+					 * sanitizers); 2: Landlock alone (tests) */
 };
 
 /* 0, or -1 with *errstr (malloc'd): then the worker must exit, half-locked. */

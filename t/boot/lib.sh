@@ -19,7 +19,7 @@ BT_SERVER_IP=10.0.2.100		# guestfwd: the one host port the guest reaches
 BT_MARK_INIT="MANDOSD-BOOT-TEST: real init reached"
 BT_MARK_UNLOCK="cryptsetup: root: set up successfully"
 BT_MARK_PROMPT="Please unlock disk root"
-BT_KERNEL= BT_KVER=
+BT_KERNEL='' BT_KVER=''
 
 bt_log() { printf '%s: %s\n' "$TC_NAME" "$*" >&2; }
 

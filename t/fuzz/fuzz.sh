@@ -20,7 +20,7 @@ FZ=$S/t/fuzz
 # Every harness, and the sources each one links (src/, src/authority/,
 # src/worker/: the authority and the network worker of one binary).
 NAMES="proto duration keyid keytab import state control client msg"
-LIB="lib/duration.c lib/keyid.c lib/log.c lib/sockaddr.c lib/xmalloc.c"
+LIB="lib/duration.c lib/keyid.c lib/log.c lib/sockaddr.c lib/tlsio.c lib/xmalloc.c"
 # The daemon without main.c, with checkers that never run (fuzz_checker_stub.c).
 DAEMON="$(cd "$S" && ls src/*.c src/authority/*.c src/worker/*.c lib/*.c |
     grep -v -e '^src/main.c$' -e '^src/authority/checker.c$' \

@@ -122,6 +122,18 @@ rc=$?
 [ $rc = 3 ] && grep -q 'survived open' "$T/f.err" || fail "without seccomp: status $rc: $(cat "$T/f.err")"
 ok "control: with seccomp = 0, open() returns (status 3)"
 
+# Without a chroot (a successor of an authority that is no longer root),
+# Landlock alone still keeps every file shut: open() fails with EACCES.
+# (This kernel has Landlock: ABI 7 here; a kernel without it fails this.)
+{
+	"${SBW_RUN[@]}" --user "$USR" --serve 0 --then open --landlock-only \
+	    >"$T/f.out" 2>"$T/f.err"
+	rc=$?
+	[ $rc = 3 ] && grep -q "survived open: -1 errno=$(python3 -c 'import errno; print(errno.EACCES)')" "$T/f.err" ||
+	    fail "Landlock without chroot: status $rc: $(cat "$T/f.err")"
+	ok "Landlock without a chroot: open() is refused (EACCES)"
+}
+
 # 3. Bad set-ups are clear errors before anything is served.
 "${SBW_RUN[@]}" --user "$USR" --chroot "$T" --serve 0 >"$T/f.out" 2>"$T/f.err"
 rc=$?

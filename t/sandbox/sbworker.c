@@ -306,7 +306,7 @@ static void
 sb_usage(void)
 {
 	fprintf(stderr,
-"usage: sbworker [--user U] [--chroot DIR] [--nofile N] [--no-seccomp]\n"
+"usage: sbworker [--user U] [--chroot DIR] [--nofile N] [--no-seccomp] [--landlock-only]\n"
 "                [--serve N] [--blob FILE] [--then CALL] [--title N]\n"
 "  --blob FILE   send FILE's bytes and print each peer's key ID on stderr\n"
 "  --serve N     connections to serve after the sandbox (default 1)\n"
@@ -325,6 +325,7 @@ main(int argc, char **argv)
 		{ "blob", required_argument, NULL, 'b' },
 		{ "chroot", required_argument, NULL, 'c' },
 		{ "no-seccomp", no_argument, NULL, 'S' },
+		{ "landlock-only", no_argument, NULL, 'L' },
 		{ "nofile", required_argument, NULL, 'n' },
 		{ "serve", required_argument, NULL, 's' },
 		{ "then", required_argument, NULL, 't' },
@@ -348,6 +349,7 @@ main(int argc, char **argv)
 		case 'b': blob = optarg; break;
 		case 'c': cfg.chroot_dir = optarg; break;
 		case 'S': cfg.seccomp = 0; break;
+		case 'L': cfg.seccomp = 2; break;
 		case 'n': cfg.nofile = strtoul(optarg, NULL, 10); break;
 		case 's': sb_left = atoi(optarg); break;
 		case 't': sb_then = optarg; break;
@@ -407,8 +409,10 @@ main(int argc, char **argv)
 		event_base_dispatch(sb_base);
 	}
 	if (sb_then != NULL) {
+		errno = 0;
 		n = sb_forbidden(sb_then);
-		n = snprintf(msg, sizeof(msg), "survived %s: %d\n", sb_then, n);
+		n = snprintf(msg, sizeof(msg), "survived %s: %d errno=%d\n",
+		    sb_then, n, n == -1 ? errno : 0);
 		if (write(STDERR_FILENO, msg, (size_t)n) != n)
 			return (2);
 		return (3);
