@@ -129,6 +129,7 @@ static const char *const sandbox_allow[] = {
 	"brk", "munmap", "mremap", "madvise",
 	/* locks, signals, exit */
 	"futex", "rt_sigreturn", "rt_sigprocmask", "rt_sigaction",
+	"sigaltstack",	/* ASan's abort path; an alternate stack in our memory */
 	"restart_syscall", "exit", "exit_group", "getpid", "gettid",
 	NULL
 };
