@@ -197,7 +197,7 @@ grep -q '^/etc/mandos/mandos.conf: server settings OK$' "$D/bad.out" ||
 printf '[DEFAULT]\nport = %s\n[mandosd]\nmax-connections = 7\nno-zeroconf = yes\naddress = 127.0.0.1\n' \
     "$PORT" >"$D/own.conf"
 run_bg --config "$D/own.conf" --clients "$D/etc/clients.json" --statedir "$D/state"
-wait_log "listening on \[127.0.0.1\]:$PORT, 1 clients, at most 7 connections"
+wait_log "listening on \[127.0.0.1\]:$PORT, 1 clients, [0-9]* workers, at most 7 connections"
 zc_kill "$MPID"
 echo "ok: bad lines are clear errors; [mandosd] holds our own options"
 zc_pass
