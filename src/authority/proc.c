@@ -64,6 +64,7 @@ static struct event_base *proc_base;
 static void		(*proc_serving)(void);
 static unsigned		 proc_nreported;
 static int		 proc_live;	/* serving() ran: workers may accept */
+static pid_t		 proc_owner;	/* the authority (atexit runs in forks too) */
 
 static void	 proc_spawn(struct worker *);
 static void	 proc_log_close(struct worker *);
@@ -520,6 +521,30 @@ proc_spawn(struct worker *w)
 	log_debug("worker %u started, pid %ld", w->index, (long)pid);
 }
 
+/*
+ * A fatal error exits the authority without proc_stop(): end and reap the
+ * workers first, so that when our exit status reaches the caller (a
+ * detached start's parent waits for it) nothing of ours holds the port.
+ */
+static void
+proc_atexit(void)
+{
+	unsigned	 i;
+
+	if (getpid() != proc_owner)
+		return;
+	for (i = 0; i < proc_cfg.nworkers; i++)
+		if (proc_w[i].pid != 0)
+			kill(proc_w[i].pid, SIGKILL);
+	for (i = 0; i < proc_cfg.nworkers; i++)
+		if (proc_w[i].pid != 0) {
+			while (waitpid(proc_w[i].pid, NULL, 0) == -1 &&
+			    errno == EINTR)
+				;
+			proc_w[i].pid = 0;
+		}
+}
+
 int
 proc_start(struct event_base *base, const struct proc_config *cfg,
     void (*serving)(void), char **errstr)
@@ -536,6 +561,8 @@ proc_start(struct event_base *base, const struct proc_config *cfg,
 		return (-1);
 	}
 	memcpy(proc_lfds, cfg->listen_fds, cfg->nlisten * sizeof(int));
+	proc_owner = getpid();
+	atexit(proc_atexit);
 	memcpy(proc_lmember, cfg->listen_members, cfg->nlisten * sizeof(int));
 	/* The same binary, whatever the working directory or PATH. */
 	if ((n = readlink("/proc/self/exe", proc_exe, sizeof(proc_exe) - 1))
