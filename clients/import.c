@@ -479,7 +479,7 @@ imp_convert(struct imp *im, const struct imp_setting *st, const char *v,
     const char *client, int line)
 {
 	uint8_t		 id[KEYID_LEN];
-	char		 buf[64], *s, *o;
+	char		 buf[KEYID_HEXLEN + 1], *s, *o;
 	const char	*errstr;
 	uint64_t	 ms;
 	json_t		*j;
