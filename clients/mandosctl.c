@@ -176,7 +176,9 @@ ctl_readline(int timeout_ms)
 	struct pollfd	 pfd;
 
 	for (;;) {
-		if ((nl = memchr(ctl_rbuf, '\n', ctl_rlen)) != NULL) {
+		/* ctl_rbuf is NULL until the first read: memchr needs a buffer. */
+		if (ctl_rlen > 0 &&
+		    (nl = memchr(ctl_rbuf, '\n', ctl_rlen)) != NULL) {
 			len = (size_t)(nl - ctl_rbuf);
 			line = malloc(len + 1);
 			if (line == NULL)
