@@ -849,9 +849,13 @@ client_set(struct client_rt *rt, const char *attr, json_t *v,
 		return (*errstr = "unknown attribute", -1);
 	switch (a->type) {
 	case A_DUR:
-		if (json_is_integer(v) && json_integer_value(v) >= 0)
+		if (json_is_integer(v) && json_integer_value(v) >= 0) {
+			/* Strings stop at a century; so do milliseconds. */
 			ms = (uint64_t)json_integer_value(v);
-		else if (!json_is_string(v) || duration_parse(json_string_value(v),
+			if (ms > DURATION_MAX_MS)
+				return (*errstr = "too long (over a century)",
+				    -1);
+		} else if (!json_is_string(v) || duration_parse(json_string_value(v),
 		    &ms, errstr) == -1) {
 			if (!json_is_string(v))
 				*errstr = "must be milliseconds or a duration "
@@ -1193,7 +1197,15 @@ client_state_apply(struct client_rt *rt, json_t *o)
 			same = json_is_integer(cv) && (uint64_t)
 			    json_integer_value(cv) == CFIELD(rt->cfg, a->cfg_off,
 			    uint64_t);
-			if (same && json_is_integer(sv) && json_integer_value(sv) >= 0)
+			if (same && json_is_integer(sv) &&
+			    (json_integer_value(sv) < 0 ||
+			    (uint64_t)json_integer_value(sv) > DURATION_MAX_MS)) {
+				log_warnx("state: client %s: saved %s %lld ms is "
+				    "out of range; ignored", rt->name, a->key,
+				    (long long)json_integer_value(sv));
+				break;
+			}
+			if (same && json_is_integer(sv))
 				FIELD(rt, a->rt_off, uint64_t) =
 				    (uint64_t)json_integer_value(sv);
 			break;
