@@ -333,15 +333,23 @@ state_restore(void)
 	struct client_rt *rt;
 	char		*bad;
 	size_t		 i, n = 0;
+	int		 fd;
 
 	if (state_file == NULL)
 		return;
 	state_sweep();
-	if ((root = json_load_file(state_file, 0, &jerr)) == NULL) {
-		if (access(state_file, F_OK) == -1 && errno == ENOENT) {
+	/* Open it ourselves: only open's errno says "missing" (access() asks
+	 * with the real uid and no capabilities, and may say EACCES). */
+	if ((fd = open(state_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
 			log_info("state: no %s yet; starting fresh", state_file);
-			return;
-		}
+		else
+			log_warn("state: %s; starting fresh", state_file);
+		return;
+	}
+	root = json_loadfd(fd, 0, &jerr);
+	close(fd);
+	if (root == NULL) {
 		log_warnx("state: %s is unreadable (%s, line %d); starting "
 		    "fresh, the file is kept as %s.bad", state_file, jerr.text,
 		    jerr.line, state_file);
