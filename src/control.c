@@ -61,6 +61,7 @@ static char		*ctl_path;
 static int		 ctl_fd = -1;	/* bound, not yet in the loop */
 
 static void	 ctl_free(struct ctl_peer *);
+static int	 ctl_bind(const char *, const struct group *, char **);
 
 int
 ctl_watching(void)
@@ -495,13 +496,85 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	    p->admin ? " (admin)" : " (read-only)");
 }
 
+/*
+ * Bind the socket where nobody else can reach it, then move it into place:
+ * in a fresh 0700 directory next to path it gets its mode (umask at bind)
+ * and its group (fchownat, no symlink followed) with no window for a
+ * symlink planted at path, and rename() replaces whatever is at path
+ * without following it. The descriptor, or -1 with *errstr.
+ */
+static int
+ctl_bind(const char *path, const struct group *gr, char **errstr)
+{
+	struct sockaddr_un	 sun;
+	char			*copy, *tmpdir, *tmp;
+	mode_t			 old;
+	int			 fd = -1, dfd = -1, ok = 0;
+
+	copy = xstrdup(path);
+	xasprintf(&tmpdir, "%s/.mandosd-ctl.XXXXXX", dirname(copy));
+	free(copy);
+	tmp = NULL;
+	if (mkdtemp(tmpdir) == NULL) {
+		xasprintf(errstr, "control socket %s: %s: %s", path, tmpdir,
+		    strerror(errno));
+		free(tmpdir);
+		return (-1);
+	}
+	xasprintf(&tmp, "%s/s", tmpdir);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(tmp) >= sizeof(sun.sun_path)) {
+		xasprintf(errstr, "control socket %s: path too long", path);
+		goto done;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tmp);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 ||
+	    (dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		xasprintf(errstr, "control socket: %s", strerror(errno));
+		goto done;
+	}
+	old = umask(0117);		/* 0660 from the start */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		goto done;
+	}
+	umask(old);
+	if (gr != NULL && fchownat(dfd, "s", (uid_t)-1, gr->gr_gid,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		xasprintf(errstr, "control socket %s: group %s: %s", path,
+		    gr->gr_name, strerror(errno));
+		goto done;
+	}
+	if (rename(tmp, path) == -1) {
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		goto done;
+	}
+	ok = 1;
+done:
+	if (!ok)
+		unlink(tmp);
+	if (dfd != -1)
+		close(dfd);
+	rmdir(tmpdir);
+	free(tmp);
+	free(tmpdir);
+	if (!ok && fd != -1) {
+		close(fd);
+		fd = -1;
+	}
+	return (fd);
+}
+
 int
 ctl_open(const char *path, const char *group, char **errstr)
 {
 	struct sockaddr_un	 sun;
 	struct group		*gr = NULL;
 	char			*dir, *copy;
-	mode_t			 old;
 	int			 fd;
 
 	memset(&sun, 0, sizeof(sun));
@@ -538,26 +611,8 @@ ctl_open(const char *path, const char *group, char **errstr)
 	if (errno == ECONNREFUSED)
 		unlink(path);
 	close(fd);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1) {
-		xasprintf(errstr, "control socket: %s", strerror(errno));
+	if ((fd = ctl_bind(path, gr, errstr)) == -1)
 		return (-1);
-	}
-	old = umask(0117);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		umask(old);
-		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	umask(old);
-	if (chmod(path, 0660) == -1 ||
-	    (gr != NULL && chown(path, (uid_t)-1, gr->gr_gid) == -1)) {
-		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return (-1);
-	}
 	if (listen(fd, 16) == -1) {
 		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
 		close(fd);
