@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ struct conn {
 	uint8_t			*secret;	/* our copy: reload may free the table */
 	size_t			 secret_len;
 	size_t			 sent;
+	const char		*reason;	/* why, for the log after bye */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -400,8 +402,13 @@ conn_step(struct conn *c)
 			if (r < 0)
 				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
 			c->hs_us = conn_now_us() - c->hs_start_us;
-			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
-				FAIL(RESULT_TLS_ERROR, why);
+			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1) {
+				/* After TLS: refused, but with close_notify. */
+				c->result = RESULT_TLS_ERROR;
+				c->reason = why;
+				conn_set_state(c, CS_BYE);
+				break;
+			}
 			c->has_keyid = 1;
 			conn_decide(c);
 			break;
@@ -425,7 +432,7 @@ conn_step(struct conn *c)
 				goto wait;
 			if (r < 0 && c->result == RESULT_SECRET_SENT)
 				FAIL(RESULT_TLS_ERROR, gnutls_strerror((int)r));
-			conn_close(c, (enum conn_result)c->result, NULL);
+			conn_close(c, (enum conn_result)c->result, c->reason);
 			return;
 		}
 	}
@@ -471,11 +478,42 @@ conn_close(struct conn *c, enum conn_result res, const char *why)
 		conn_on_close();
 }
 
+/*
+ * Stopping: every peer past the handshake gets close_notify, as from the
+ * reference, so it moves on to the next server at once. Bounded: one
+ * nonblocking try each, then up to CONN_BYE_MS for those whose socket was
+ * full; a peer that does not read is closed without it.
+ */
+#define CONN_BYE_MS	500
 void
 conn_close_all(void)
 {
-	struct conn	*c;
+	struct conn	*c, *next;
+	struct pollfd	 pfd;
+	uint64_t	 end = conn_now_us() + CONN_BYE_MS * 1000;
+	int		 r, again = 1;
 
-	while ((c = TAILQ_FIRST(&conn_all)) != NULL)
-		conn_close(c, RESULT_SHUTDOWN, "server stopping");
+	while (again) {
+		again = 0;
+		for (c = TAILQ_FIRST(&conn_all); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, entry);
+			if (c->tls == NULL || c->state == CS_HANDSHAKE) {
+				conn_close(c, RESULT_SHUTDOWN, "server stopping");
+				continue;
+			}
+			r = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+			if ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
+			    conn_now_us() < end) {
+				pfd.fd = c->fd;
+				pfd.events = gnutls_record_get_direction(c->tls) ?
+				    POLLOUT : POLLIN;
+				if (poll(&pfd, 1, 10) >= 0) {
+					again = 1;
+					continue;
+				}
+			}
+			conn_close(c, RESULT_SHUTDOWN, r == 0 ?
+			    "server stopping" : "server stopping, no bye");
+		}
+	}
 }
