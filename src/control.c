@@ -59,6 +59,10 @@ static struct event_base *ctl_base;
 static struct ctl_hooks	 ctl_hooks;
 static char		*ctl_path;
 static int		 ctl_fd = -1;	/* bound, not yet in the loop */
+static size_t		 ctl_max = CTL_MAXPEERS;	/* its share of descriptors */
+static struct event	*ctl_retry_ev;	/* accept again after EMFILE */
+static time_t		 ctl_refused_t;	/* last "refusing" warning */
+static unsigned long	 ctl_refused_n;	/* refused since */
 
 static void	 ctl_free(struct ctl_peer *);
 static int	 ctl_bind(const char *, const struct group *, char **);
@@ -463,10 +467,16 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct ucred	 uc;
 	socklen_t	 len = sizeof(uc);
 
-	if (ctl_npeers >= CTL_MAXPEERS) {
-		log_warnx("control: %d peers already, refusing one more",
-		    CTL_MAXPEERS);
+	if (ctl_npeers >= ctl_max) {
+		/* Closed at once; said once a minute, not once a peer. */
 		close(fd);
+		ctl_refused_n++;
+		if (time(NULL) - ctl_refused_t >= 60) {
+			log_warnx("control: %zu peers already (its share of "
+			    "descriptors), refused %lu", ctl_max, ctl_refused_n);
+			ctl_refused_t = time(NULL);
+			ctl_refused_n = 0;
+		}
 		return;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1) {
@@ -624,6 +634,36 @@ ctl_open(const char *path, const char *group, char **errstr)
 	return (0);
 }
 
+void
+ctl_set_max(size_t n)
+{
+	ctl_max = n > 0 && n < CTL_MAXPEERS ? n : CTL_MAXPEERS;
+}
+
+/* Out of descriptors (or another accept error): pause 1 s, never spin. */
+static void
+ctl_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval	 one = { 1, 0 };
+	static time_t	 warned;
+
+	if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+		return;
+	if (time(NULL) - warned >= 60) {
+		log_warn("control: accept: pausing 1 s");
+		warned = time(NULL);
+	}
+	evconnlistener_disable(l);
+	evtimer_add(ctl_retry_ev, &one);
+}
+
+static void
+ctl_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	if (ctl_lsn != NULL)
+		evconnlistener_enable(ctl_lsn);
+}
+
 int
 ctl_start(struct event_base *base, const struct ctl_hooks *hooks)
 {
@@ -638,6 +678,8 @@ ctl_start(struct event_base *base, const struct ctl_hooks *hooks)
 		log_warnx("control socket %s: cannot listen", ctl_path);
 		return (-1);
 	}
+	ctl_retry_ev = evtimer_new(base, ctl_accept_retry, NULL);
+	evconnlistener_set_error_cb(ctl_lsn, ctl_accept_error);
 	ctl_fd = -1;
 	return (0);
 }
@@ -652,6 +694,10 @@ ctl_close(void)
 	if (ctl_lsn != NULL) {
 		evconnlistener_free(ctl_lsn);
 		ctl_lsn = NULL;
+	}
+	if (ctl_retry_ev != NULL) {
+		event_free(ctl_retry_ev);
+		ctl_retry_ev = NULL;
 	}
 	if (ctl_fd != -1) {
 		close(ctl_fd);
