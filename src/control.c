@@ -399,7 +399,9 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) == NULL)
 			break;
+		/* A line may carry a secret ("set secret"): wiped. */
 		if (len > CTL_MAXLINE) {
+			explicit_bzero(line, len);
 			free(line);
 			metric_inc(M_CTL_REQUESTS);
 			ctl_error(p, "request longer than %d bytes", CTL_MAXLINE);
@@ -407,6 +409,7 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		ctl_dispatch(p, line, len);
+		explicit_bzero(line, len);
 		free(line);
 	}
 	if (p->eof)

@@ -33,6 +33,7 @@
 #include "mdns.h"
 #include "httpmetrics.h"
 #include "metrics.h"
+#include "secmem.h"
 #include "state.h"
 #include "tls.h"
 #include "xmalloc.h"
@@ -440,6 +441,7 @@ mandosd_main(int argc, char **argv)
 	size_t			 maxc, i;
 	int			 n, af;
 
+	secmem_init();		/* before any jansson or libevent allocation */
 	parent_parse(argc, argv, cfg);
 	/* Start-up errors reach the terminal of a server about to detach. */
 	log_init("mandosd", cfg->foreground || cfg->check_config ||
@@ -482,6 +484,7 @@ mandosd_main(int argc, char **argv)
 		free(err);
 	}
 	parent_daemonise(cfg);
+	secmem_nodump();	/* setresuid() reset it */
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((parent_base = event_base_new()) == NULL)
