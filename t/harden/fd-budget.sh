@@ -66,3 +66,49 @@ curl -sf "http://127.0.0.1:$MPORT/metrics" | grep -q mandos_connections_active |
     fail "metrics never answered again"
 ok "ulimit -n 128, 600 idle connections: $idle ticks idle, $lines log lines, storm ok, both listeners back"
 stop
+
+# A full table for real: --max-connections above the Mandos port's share and
+# 200 silent peers there, so accept fails with EMFILE on every listener.
+# Nobody spins: the listeners pause, a line a minute at most.
+start --metrics-listen 127.0.0.1:0 --max-connections 200 --version-timeout 60s
+MPORT=$(sed -n 's|.*metrics on http://\(.*\)/metrics.*|\1|p' "$MLOG" | head -n1)
+MPORT=${MPORT##*:}
+python3 - "$PORT" "$MPORT" "$SOCK" "$T/held2" <<'PY' &
+import resource, socket, sys, time
+port, mport, sock, flag = sys.argv[1:]
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+held = []
+for _ in range(200):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex(("::1", int(port)))
+    held.append(s)
+time.sleep(1)
+for _ in range(20):
+    for fam, addr in ((socket.AF_INET, ("127.0.0.1", int(mport))), (socket.AF_UNIX, sock)):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(addr)
+        held.append(s)
+open(flag, "w").write(str(len(held)))
+time.sleep(30)
+PY
+HP=$!
+EXTRA_PIDS+=("$HP")
+wait_for 20 test -s "$T/held2" || fail "could not open the connections"
+sleep 1
+l0=$(wc -l <"$MLOG")
+c2=$(cpu_ticks "$MPID"); sleep 3; c3=$(cpu_ticks "$MPID")
+l1=$(wc -l <"$MLOG")
+idle=$(( c3 - c2 ))
+lines=$(sed -n "$((l0+1)),${l1}p" "$MLOG" | grep -vc "^mandosd: conn [0-9]* .* result=")
+fds=$(ls /proc/"$MPID"/fd | wc -l)
+echo "descriptors in use: $fds of 128; cpu $idle ticks in 3 s; $lines log lines"
+[ "$fds" -ge 120 ] || fail "the table is not full ($fds): the test does not test EMFILE"
+[ "$idle" -le 9 ] || fail "out of descriptors: $idle ticks (of 300) in 3 s"
+[ "$lines" -le 5 ] || { sed -n "$((l0+1)),${l1}p" "$MLOG" | head; fail "out of descriptors: $lines log lines in 3 s"; }
+kill "$HP"; wait "$HP" 2>/dev/null
+storm 0 20 50 -C 5 -t 20 >"$T/storm.out" 2>&1 || { cat "$T/storm.out"; fail "storm after EMFILE"; }
+wait_for 15 ctl --stats >/dev/null 2>&1 || fail "control never answered after EMFILE"
+ok "EMFILE on every listener: $idle ticks in 3 s, $lines log lines; storm and control fine after"
+stop
