@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -276,13 +275,6 @@ state_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case 0:
 		/* Behind handshakes: a busy machine saves later, not slower. */
 		setpriority(PRIO_PROCESS, 0, 19);
-		/*
-		 * It needs no inherited descriptor (it writes by path), and
-		 * must not keep the listeners: if the server dies meanwhile,
-		 * the one started next would find the control socket "live".
-		 */
-		closelog();	/* its socket goes too; reopened if needed */
-		close_range(3, ~0U, 0);
 		_exit(state_write() == 0 ? 0 : 1);
 	}
 	state_child = pid;
