@@ -596,7 +596,9 @@ imp_convert(struct imp *im, const struct imp_setting *st, const char *v,
 			imp_warn(im, line, "%s: secfile \"%s\" is not a plain "
 			    "absolute path; mandosd does not expand ~ or $VARS",
 			    client, v);
-		return (json_string(v));
+		if ((j = json_string(v)) == NULL)
+			imp_fail(im, line, "%s: secfile is not UTF-8", client);
+		return (j);
 	case T_STR:
 		if ((j = json_string(v)) == NULL)
 			imp_fail(im, line, "%s: %s is not UTF-8", client,

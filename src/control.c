@@ -103,11 +103,23 @@ ctl_error(struct ctl_peer *p, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 msg[512];
+	json_t	*t;
+	size_t	 i;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	metric_inc(M_CTL_ERRORS);
+	/*
+	 * The message may echo bytes of a bad request, or cut a character
+	 * at the bound: not UTF-8, json_pack would fail and the peer would
+	 * wait for a reply that never comes. Such bytes become '?'.
+	 */
+	if ((t = json_string(msg)) == NULL)
+		for (i = 0; msg[i] != '\0'; i++)
+			if ((unsigned char)msg[i] >= 0x80)
+				msg[i] = '?';
+	json_decref(t);
 	log_debug("control peer %llu: error: %s", (unsigned long long)p->id,
 	    msg);
 	ctl_send(p, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
