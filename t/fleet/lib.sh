@@ -70,7 +70,7 @@ etcd_start_member() {
 	    --initial-cluster-token "mandosd-fleet-$$" \
 	    --heartbeat-interval 50 --election-timeout 300 \
 	    --listen-metrics-urls "" --enable-v2=false \
-	    --logger zap --log-level warn \
+	    --logger zap --log-level error \
 	    </dev/null >>"$T/etcd$i.log" 2>&1 &
 	ETCD_PIDS[$i]=$!
 }
@@ -151,3 +151,31 @@ sys.exit(0 if s["leader"] == s["header"]["member_id"] else 1)' &&
 
 # Milliseconds since the epoch (for bounded-time checks).
 now_ms() { date +%s%3N; }
+
+STORM=$top_builddir/clients/mandos-storm
+# make_table N SEED > file: a clients.json with N real clients (keys and
+# secrets from mandos-storm) and some defaults.
+make_table() {
+	"$STORM" --make-table "$1" --seed "$2" >"$T/storm-$2.json" || fail "make-table"
+	python3 - "$T/storm-$2.json" <<'PY' || fail "table"
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["defaults"] = {"timeout": "PT5M", "interval": "PT2M", "approval_delay": "PT0S"}
+print(json.dumps(t, indent=1))
+PY
+}
+
+# same_json A B: the two files hold the same JSON value.
+same_json() {
+	python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' "$1" "$2"
+}
+
+# edit_json FILE PYTHON-STATEMENTS: rewrite FILE, the JSON value bound to t.
+edit_json() {
+	python3 - "$1" "$2" <<'PY' || fail "edit_json $2"
+import json, sys
+t = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+open(sys.argv[1], "w").write(json.dumps(t, indent=1))
+PY
+}
