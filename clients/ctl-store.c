@@ -55,6 +55,8 @@ store_open(struct store *s, const char *url)
 		event_base_free(s->base);
 		return (-1);
 	}
+	/* An operator waits: fail well before a person would give up. */
+	etcd_set_timeouts(s->e, 3000, 1000);
 	snprintf(s->kdef, sizeof(s->kdef), "%s/defaults", etcd_prefix(s->e));
 	snprintf(s->kcli, sizeof(s->kcli), "%s/clients/", etcd_prefix(s->e));
 	return (0);
@@ -452,6 +454,12 @@ ctl_store_push(const char *url, const char *file, int is_conf)
 		json_decref(want);
 		store_close(&s);
 		return (1);
+	}
+	/* Test hook: widen the read-to-write window to force a CAS race. */
+	if (getenv("MANDOSCTL_TEST_PUSH_DELAY_MS") != NULL) {
+		long ms = atol(getenv("MANDOSCTL_TEST_PUSH_DELAY_MS"));
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
 	}
 	if (push_entry(&s, s.kdef, "defaults", json_object_get(have,
 	    "defaults"), json_object_get(want, "defaults"), revs, NULL) == -1)

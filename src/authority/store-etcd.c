@@ -426,6 +426,18 @@ req_fail(struct etcd_req *q, const char *why)
 	req_finish(q, r);
 }
 
+/* The deadline passed: no quorum, or no endpoint up. */
+static void
+req_expired(struct etcd_req *q)
+{
+	char	 why[700];
+
+	snprintf(why, sizeof(why), "no etcd endpoint answered within %d ms "
+	    "(no quorum or all down?); last error: %s", q->e->total_ms,
+	    q->lasterr != NULL ? q->lasterr : "timed out");
+	req_fail(q, why);
+}
+
 static void
 req_timer(evutil_socket_t fd, short ev, void *arg)
 {
@@ -443,7 +455,7 @@ req_retry(struct etcd_req *q, const char *why)
 	q->lasterr = strdup(why);
 	q->ep = (q->ep + 1) % q->e->url.nep;
 	if ((left = tv_ms_left(&q->deadline)) <= 0) {
-		req_fail(q, q->lasterr != NULL ? q->lasterr : why);
+		req_expired(q);
 		return;
 	}
 	/* A full round failed: pause, the cluster may be electing. */
@@ -475,7 +487,7 @@ req_attempt(struct etcd_req *q)
 	int			 ms;
 
 	if ((ms = tv_ms_left(&q->deadline)) <= 0) {
-		req_fail(q, q->lasterr != NULL ? q->lasterr : "timed out");
+		req_expired(q);
 		return;
 	}
 	if (ms > e->attempt_ms)
