@@ -487,15 +487,19 @@ ctl_store_push(const char *url, const char *file, int is_conf)
 				json_array_set_new(names, j - 1, tmp);
 			}
 	}
+	/* The first failure stops the push: the store is failing, and each
+	 * further entry would wait out its own deadline. */
 	json_array_foreach(names, i, v) {
+		if (rc != 0)
+			break;
 		name = json_string_value(v);
 		snprintf(key, sizeof(key), "%s%s", s.kcli, name);
 		if (push_entry(&s, key, name, json_object_get(hc, name),
 		    json_object_get(wc, name), revs, counts) == -1)
 			rc = 1;
 	}
-	printf("clients: %d added, %d changed, %d removed%s\n", counts[0], counts[1],
-	    counts[2], rc ? " (errors above)" : "");
+	printf("clients: %d added, %d changed, %d removed%s\n", counts[0],
+	    counts[1], counts[2], rc ? "; push stopped at the error above" : "");
 	json_decref(names);
 	json_decref(want);
 	json_decref(have);
