@@ -53,6 +53,18 @@ ok "changed table: the printed diff names exactly what changed"
 same_json "$T/b.json" "$T/pull2.json" || fail "pulled table differs after change"
 ok "pull after the change gives the new table"
 
+# --import with --store: a reference clients.conf, through the importer.
+if [ -f "$top_builddir/clients/libimport.a" ]; then
+	"$STORM" --make-table 2 --seed imp --format conf >"$T/clients.conf" || fail "conf table"
+	"$CTL" --import "$T/clients.conf" >"$T/imported.json" || fail "--import"
+	"$CTL" --store "etcd://$ETCD_ENDPOINTS/mandos-conf" --import "$T/clients.conf" >"$T/imp.out" 2>"$T/imp.err" ||
+	    fail "--store --import: $(cat "$T/imp.err")"
+	tail -n1 "$T/imp.out" | grep -qx "clients: 2 added, 0 changed, 0 removed" || fail "--store --import printed: $(cat "$T/imp.out")"
+	"$CTL" --store "etcd://$ETCD_ENDPOINTS/mandos-conf" --pull >"$T/imp-pull.json" || fail "pull imported"
+	same_json "$T/imported.json" "$T/imp-pull.json" || fail "imported table differs from --import's"
+	ok "--store --import pushes a reference clients.conf (same table as --import)"
+fi
+
 # secfile becomes the inline secret; bad input is a clear error.
 python3 - "$T/b.json" "$T/d.json" "$T/sec.bin" <<'PY'
 import json, sys, base64
