@@ -18,9 +18,9 @@ for round in 1 2 3; do
 	cp "$T/cur.json" "$T/h.json"; cp "$T/cur.json" "$T/t.json"
 	edit_json "$T/h.json" "t['clients']['$c']['host'] = 'host-$round.example'"
 	edit_json "$T/t.json" "t['clients']['$c']['timeout'] = 'PT${round}H'"
-	MANDOSCTL_TEST_PUSH_DELAY_MS=800 "$CTL" --store "$STORE" --push "$T/h.json" >"$T/h.out" 2>"$T/h.err" &
+	MANDOSCTL_TEST_PUSH_DELAY_MS=1500 "$CTL" --store "$STORE" --push "$T/h.json" >"$T/h.out" 2>"$T/h.err" &
 	p1=$!
-	MANDOSCTL_TEST_PUSH_DELAY_MS=800 "$CTL" --store "$STORE" --push "$T/t.json" >"$T/t.out" 2>"$T/t.err" &
+	MANDOSCTL_TEST_PUSH_DELAY_MS=1500 "$CTL" --store "$STORE" --push "$T/t.json" >"$T/t.out" 2>"$T/t.err" &
 	p2=$!
 	wait "$p1" || fail "round $round: host push failed: $(cat "$T/h.err")"
 	wait "$p2" || fail "round $round: timeout push failed: $(cat "$T/t.err")"

@@ -61,15 +61,15 @@ cp "$T/b.json" "$T/m.json"
 edit_json "$T/m.json" "t['defaults']['timeout'] = 'PT7M'
 for n in t['clients']: t['clients'][n]['host'] = 'mid-' + n"
 t0=$(now_ms)
-MANDOSCTL_TEST_PUSH_DELAY_MS=1500 "$CTL" --store "$STORE" --push "$T/m.json" >"$T/m.out" 2>"$T/m.err" &
+MANDOSCTL_TEST_PUSH_DELAY_MS=2500 "$CTL" --store "$STORE" --push "$T/m.json" >"$T/m.out" 2>"$T/m.err" &
 mp=$!
-sleep 0.7
+sleep 1.0
 etcd_kill_member 0
 etcd_kill_member 1
 wait "$mp" && fail "push across quorum loss succeeded: $(cat "$T/m.out")"
 t1=$(now_ms)
-echo "  push with quorum lost mid-way failed after $((t1 - t0 - 1500)) ms past its hold: $(tail -n1 "$T/m.out")"
-[ $((t1 - t0 - 1500)) -lt 5000 ] || fail "push across quorum loss took $((t1 - t0)) ms (hold 1500)"
+echo "  push with quorum lost mid-way failed after $((t1 - t0 - 2500)) ms past its hold: $(tail -n1 "$T/m.out")"
+[ $((t1 - t0 - 2500)) -lt 5000 ] || fail "push across quorum loss took $((t1 - t0)) ms (hold 2500)"
 grep -q "push stopped at the error above" "$T/m.out" || fail "no stop line: $(cat "$T/m.out")"
 grep -q "no etcd endpoint answered within" "$T/m.err" || fail "unclear error: $(cat "$T/m.err")"
 ok "quorum lost mid-push: it stops at the first failed write, in < 5 s"
