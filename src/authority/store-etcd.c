@@ -28,6 +28,11 @@ struct etcd {
 	struct etcd_url	 url;
 	size_t		 cur;		/* endpoint that answered last */
 	int		 total_ms, attempt_ms;
+	/* Connections whose request is done, freed outside evhttp's
+	 * callbacks (evhttp still uses one right after its callback). */
+	struct evhttp_connection **grave;
+	size_t		 ngrave, capgrave;
+	struct event	*reaper;
 };
 
 enum req_kind { R_RANGE, R_PUT, R_TXN, R_LEASE, R_KEEPALIVE };
@@ -65,6 +70,7 @@ struct etcd_watch {
 static void	 req_attempt(struct etcd_req *);
 static void	 req_done(struct evhttp_request *, void *);
 static void	 watch_connect(struct etcd_watch *);
+static void	 reap(evutil_socket_t, short, void *);
 
 /* --- base64 (RFC 4648, with padding), as protobuf's JSON mapping wants */
 
@@ -263,12 +269,54 @@ etcd_new(struct event_base *base, const char *url, char **errstr)
 	e->base = base;
 	e->total_ms = 4000;
 	e->attempt_ms = 1500;
+	if ((e->reaper = evtimer_new(base, reap, e)) == NULL) {
+		free(e);
+		*errstr = strdup("out of memory");
+		return (NULL);
+	}
 	return (e);
 }
 
+/* Free the connections of finished requests (see struct etcd). */
+static void
+reap(evutil_socket_t fd, short ev, void *arg)
+{
+	struct etcd	*e = arg;
+	size_t		 i;
+
+	for (i = 0; i < e->ngrave; i++)
+		evhttp_connection_free(e->grave[i]);
+	e->ngrave = 0;
+}
+
+/* Queue conn for freeing once evhttp's callback has returned. */
+static void
+bury(struct etcd *e, struct evhttp_connection *conn)
+{
+	struct timeval	 zero = { 0, 0 };
+	void		*n;
+
+	if (e->ngrave == e->capgrave) {
+		n = reallocarray(e->grave, e->capgrave * 2 + 8,
+		    sizeof(*e->grave));
+		if (n == NULL)
+			return;		/* leak one rather than crash */
+		e->grave = n;
+		e->capgrave = e->capgrave * 2 + 8;
+	}
+	e->grave[e->ngrave++] = conn;
+	evtimer_add(e->reaper, &zero);
+}
+
+/* Requests still in flight must have finished (or the base be gone). */
 void
 etcd_free(struct etcd *e)
 {
+	if (e == NULL)
+		return;
+	reap(-1, 0, e);
+	event_free(e->reaper);
+	free(e->grave);
 	free(e);
 }
 
@@ -528,7 +576,6 @@ req_attempt(struct etcd_req *q)
 		req_retry(q, "cannot send request");
 		return;
 	}
-	evhttp_connection_free_on_completion(q->conn);
 }
 
 /* Name the gateway's error: {"error": ..., "message": ..., "code": N}. */
@@ -555,7 +602,8 @@ req_done(struct evhttp_request *hr, void *arg)
 	int			 code = hr != NULL ?
 				    evhttp_request_get_response_code(hr) : 0;
 
-	q->conn = NULL;		/* freed on completion */
+	bury(q->e, q->conn);
+	q->conn = NULL;
 	if (code == 0) {
 		snprintf(why, sizeof(why), "cannot reach etcd at %s:%u "
 		    "(refused, timed out or closed)", q->e->url.ep[q->ep].host,
