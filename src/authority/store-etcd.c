@@ -48,6 +48,8 @@ struct etcd_req {
 	struct timeval	 deadline;
 	size_t		 ep, tries;
 	char		*lasterr;
+	char		*liveerr;	/* from an endpoint that was up (5xx, timeout) */
+	struct timeval	 t_attempt;
 	struct event	*timer;
 	struct evhttp_connection *conn;
 	struct evbuffer	*chunks;	/* keepalive: the first streamed message */
@@ -448,6 +450,16 @@ tv_ms_left(const struct timeval *deadline)
 	return ((int)(d.tv_sec * 1000 + d.tv_usec / 1000));
 }
 
+static long
+since_ms(const struct timeval *t0)
+{
+	struct timeval	 now, d;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, t0, &d);
+	return (d.tv_sec * 1000 + d.tv_usec / 1000);
+}
+
 static void
 req_finish(struct etcd_req *q, struct etcd_result *r)
 {
@@ -457,6 +469,7 @@ req_finish(struct etcd_req *q, struct etcd_result *r)
 		evbuffer_free(q->chunks);
 	free(q->body);
 	free(q->lasterr);
+	free(q->liveerr);
 	q->cb(r, q->arg);
 	free(q);
 }
@@ -482,7 +495,8 @@ req_expired(struct etcd_req *q)
 
 	snprintf(why, sizeof(why), "no etcd endpoint answered within %d ms "
 	    "(no quorum or all down?); last error: %s", q->e->total_ms,
-	    q->lasterr != NULL ? q->lasterr : "timed out");
+	    q->liveerr != NULL ? q->liveerr : q->lasterr != NULL ?
+	    q->lasterr : "timed out");
 	req_fail(q, why);
 }
 
@@ -494,13 +508,17 @@ req_timer(evutil_socket_t fd, short ev, void *arg)
 
 /* This attempt failed for a reason another endpoint may not share. */
 static void
-req_retry(struct etcd_req *q, const char *why)
+req_retry(struct etcd_req *q, const char *why, int live)
 {
 	struct timeval	 tv;
 	int		 left;
 
 	free(q->lasterr);
 	q->lasterr = strdup(why);
+	if (live) {
+		free(q->liveerr);
+		q->liveerr = strdup(why);
+	}
 	q->ep = (q->ep + 1) % q->e->url.nep;
 	if ((left = tv_ms_left(&q->deadline)) <= 0) {
 		req_expired(q);
@@ -541,10 +559,11 @@ req_attempt(struct etcd_req *q)
 	if (ms > e->attempt_ms)
 		ms = e->attempt_ms;
 	q->tries++;
+	gettimeofday(&q->t_attempt, NULL);
 	q->conn = evhttp_connection_base_new(e->base, NULL,
 	    e->url.ep[q->ep].host, e->url.ep[q->ep].port);
 	if (q->conn == NULL) {
-		req_retry(q, "cannot create connection");
+		req_retry(q, "cannot create connection", 0);
 		return;
 	}
 	tv.tv_sec = ms / 1000;
@@ -555,7 +574,7 @@ req_attempt(struct etcd_req *q)
 	evhttp_connection_set_max_headers_size(q->conn, 64 * 1024);
 	if ((hr = evhttp_request_new(req_done, q)) == NULL) {
 		evhttp_connection_free(q->conn);
-		req_retry(q, "out of memory");
+		req_retry(q, "out of memory", 0);
 		return;
 	}
 	if (q->kind == R_KEEPALIVE) {
@@ -573,7 +592,7 @@ req_attempt(struct etcd_req *q)
 	if (evhttp_make_request(q->conn, hr, EVHTTP_REQ_POST, q->path) == -1) {
 		/* evhttp freed hr */
 		evhttp_connection_free(q->conn);
-		req_retry(q, "cannot send request");
+		req_retry(q, "cannot send request", 0);
 		return;
 	}
 }
@@ -605,10 +624,16 @@ req_done(struct evhttp_request *hr, void *arg)
 	bury(q->e, q->conn);
 	q->conn = NULL;
 	if (code == 0) {
-		snprintf(why, sizeof(why), "cannot reach etcd at %s:%u "
-		    "(refused, timed out or closed)", q->e->url.ep[q->ep].host,
-		    q->e->url.ep[q->ep].port);
-		req_retry(q, why);
+		/* An attempt that used its whole timeout met a live member
+		 * that could not answer (no quorum); a quick one, a refusal. */
+		int ms = (int)(since_ms(&q->t_attempt));
+		int slow = ms + 50 >= q->e->attempt_ms;
+
+		snprintf(why, sizeof(why), "etcd at %s:%u %s after %d ms",
+		    q->e->url.ep[q->ep].host, q->e->url.ep[q->ep].port,
+		    slow ? "did not answer" : "refused or closed the connection",
+		    ms);
+		req_retry(q, why, slow);
 		return;
 	}
 	in = q->kind == R_KEEPALIVE ? q->chunks :
@@ -620,7 +645,7 @@ req_done(struct evhttp_request *hr, void *arg)
 		json_decref(j);
 		/* 5xx: no leader, no quorum, timed out: another may do. */
 		if (code >= 500) {
-			req_retry(q, why);
+			req_retry(q, why, 1);
 			return;
 		}
 		req_fail(q, why);
