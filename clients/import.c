@@ -26,6 +26,9 @@
 #define IMP_MAXFILE	(16 * 1024 * 1024)
 #define IMP_CHUNK	150	/* longest line handed to inih (it reads 199) */
 #define IMP_MAXDEPTH	10	/* configparser's MAX_INTERPOLATION_DEPTH */
+/* Nested "%(x)s" grows exponentially: bound each value and the work. */
+#define IMP_MAXVAL	(1024 * 1024)
+#define IMP_MAXSUBST	10000
 
 enum imp_type { T_DUR, T_BOOL, T_STR, T_CHECKER, T_SECRET, T_SECFILE,
 	T_KEYID, T_IGNORE };
@@ -91,8 +94,8 @@ static int	 imp_handler(void *, const char *, const char *, const char *);
 static struct imp_kv *imp_find(struct imp_sec *, const char *);
 static const char *imp_raw(struct imp *, struct imp_sec *, const char *,
 		    int *);
-static char	*imp_interp(struct imp *, struct imp_sec *, const char *, int,
-		    int);
+static char	*imp_interp(struct imp *, struct imp_sec *, const char *,
+		    const char *, int, int);
 static json_t	*imp_convert(struct imp *, const struct imp_setting *,
 		    const char *, const char *, int);
 static char	*imp_checker(struct imp *, const char *, const char *, int);
@@ -369,19 +372,22 @@ imp_raw(struct imp *im, struct imp_sec *sec, const char *key, int *line)
 }
 
 /*
- * configparser's BasicInterpolation of raw in section sec: "%%" is "%",
- * "%(name)s" the interpolated value of name. NULL with im->err on error
- * (unless quiet: then NULL and no error).
+ * configparser's BasicInterpolation of raw (the value of key) in section
+ * sec: "%%" is "%", "%(name)s" the interpolated value of name. NULL with
+ * im->err on error (unless quiet: then NULL and no error).
  */
 static char *
-imp_interp(struct imp *im, struct imp_sec *sec, const char *raw, int line,
-    int quiet)
+imp_interp(struct imp *im, struct imp_sec *sec, const char *key,
+    const char *raw, int line, int quiet)
 {
 	char		*out, *sub, name[128];
 	const char	*p, *e, *ref;
 	size_t		 len = 0, cap, n;
 	static int	 depth;
+	static size_t	 nsubst;
 
+	if (depth == 0)
+		nsubst = 0;
 	if (depth >= IMP_MAXDEPTH) {
 		if (!quiet)
 			imp_fail(im, line, "[%s]: interpolation too deep",
@@ -408,10 +414,28 @@ imp_interp(struct imp *im, struct imp_sec *sec, const char *raw, int line,
 				free(out);
 				return (NULL);
 			}
+			if (++nsubst > IMP_MAXSUBST) {
+				if (!quiet)
+					imp_fail(im, line, "[%s]: %s: too many "
+					    "%%(name)s substitutions (over %d)",
+					    sec->name, key, IMP_MAXSUBST);
+				free(out);
+				return (NULL);
+			}
 			depth++;
-			sub = imp_interp(im, sec, ref, line, quiet);
+			sub = imp_interp(im, sec, key, ref, line, quiet);
 			depth--;
 			if (sub == NULL) {
+				free(out);
+				return (NULL);
+			}
+			if (cap + strlen(sub) > IMP_MAXVAL) {
+				if (!quiet)
+					imp_fail(im, line, "[%s]: %s: value too "
+					    "long after interpolation (over %d "
+					    "bytes)", sec->name, key, IMP_MAXVAL);
+				explicit_bzero(sub, strlen(sub));
+				free(sub);
 				free(out);
 				return (NULL);
 			}
@@ -572,7 +596,9 @@ imp_convert(struct imp *im, const struct imp_setting *st, const char *v,
 			imp_warn(im, line, "%s: secfile \"%s\" is not a plain "
 			    "absolute path; mandosd does not expand ~ or $VARS",
 			    client, v);
-		return (json_string(v));
+		if ((j = json_string(v)) == NULL)
+			imp_fail(im, line, "%s: secfile is not UTF-8", client);
+		return (j);
 	case T_STR:
 		if ((j = json_string(v)) == NULL)
 			imp_fail(im, line, "%s: %s is not UTF-8", client,
@@ -695,7 +721,8 @@ import_clients_conf(const char *path, FILE *out, char **errstr)
 		st = &imp_settings[i];
 		if (st->client_only || (kv = imp_find(def, st->name)) == NULL)
 			continue;
-		if ((v = imp_interp(&im, def, kv->val, kv->line, 1)) == NULL)
+		if ((v = imp_interp(&im, def, kv->key, kv->val, kv->line,
+		    1)) == NULL)
 			continue;	/* depends on each client */
 		j = imp_convert(&im, st, v, "[DEFAULT]", kv->line);
 		free(v);
@@ -747,11 +774,11 @@ import_clients_conf(const char *path, FILE *out, char **errstr)
 				/* Inherited: only if it reads otherwise here. */
 				raw = kv->val;
 				line = kv->line;
-				if ((v = imp_interp(&im, sec, raw, line, 0)) ==
-				    NULL)
+				if ((v = imp_interp(&im, sec, st->name, raw,
+				    line, 0)) == NULL)
 					goto done;
-				if ((vd = imp_interp(&im, def, raw, line, 1)) !=
-				    NULL && strcmp(v, vd) == 0) {
+				if ((vd = imp_interp(&im, def, st->name, raw,
+				    line, 1)) != NULL && strcmp(v, vd) == 0) {
 					free(v);
 					free(vd);
 					continue;
@@ -760,7 +787,8 @@ import_clients_conf(const char *path, FILE *out, char **errstr)
 				free(vd);
 			} else
 				continue;
-			if ((v = imp_interp(&im, sec, raw, line, 0)) == NULL)
+			if ((v = imp_interp(&im, sec, st->name, raw, line,
+			    0)) == NULL)
 				goto done;
 			j = imp_convert(&im, st, v, sec->name, line);
 			explicit_bzero(v, strlen(v));

@@ -2,7 +2,8 @@
  * mandosctl: control mandosd through its control socket. A superset of the
  * reference's mandos-ctl(8): the same options with the same meaning, the
  * same table, -v columns and -j dump, the same exit codes; plus --socket,
- * --stats, --metrics, --reload, --watch and --import.
+ * --stats, --metrics, --reload, --watch and --import, and the fleet
+ * store's --store URL with --push, --pull (clients/ctl-store.c).
  */
 #include "config.h"
 
@@ -21,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "ctl-store.h"
 #include "ctlproto.h"
 #include "duration.h"
 #ifdef HAVE_IMPORT
@@ -78,7 +80,8 @@ usage(FILE *f)
 "                 [--approval-delay TIME] [--approval-duration TIME]\n"
 "                 [-H STRING] [-s FILENAME] [-A | -D] [--socket PATH]\n"
 "                 [--stats | --metrics | --reload | --watch | --import FILE]\n"
-"                 [client ...]\n");
+"                 [client ...]\n"
+"       mandosctl --store URL (--push FILE | --import FILE | --pull)\n");
 }
 
 static void
@@ -115,6 +118,11 @@ help(void)
 "      --reload              reload the client table (as SIGHUP)\n"
 "      --watch               live view of approvals and events\n"
 "      --import FILE         convert a reference clients.conf to JSON\n"
+"                            (with --store: push the converted table)\n"
+"      --store URL           the fleet store: etcd://HOST:PORT[,...]/PREFIX\n"
+"      --push FILE           load a clients.json into the store (with\n"
+"                            compare-and-swap), print what changed\n"
+"      --pull                print the store's table as clients.json\n"
 "      --version             show version number and exit\n"
 "  -h, --help                show this help and exit\n"
 "\nTIME: RFC 3339 duration (PT5M) or the older 5m 30s form.\n",
@@ -680,7 +688,7 @@ main(int argc, char **argv)
 {
 	enum { O_START = 256, O_STOP, O_EXT, O_ABD, O_DBD, O_ADELAY, O_ADUR,
 	    O_SOCKET, O_STATS, O_METRICS, O_RELOAD, O_WATCH, O_IMPORT,
-	    O_VERSION, O_DEBUG, O_CHECK };
+	    O_VERSION, O_DEBUG, O_CHECK, O_STORE, O_PUSH, O_PULL, O_WSTORE };
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -710,6 +718,10 @@ main(int argc, char **argv)
 		{ "reload", no_argument, NULL, O_RELOAD },
 		{ "watch", no_argument, NULL, O_WATCH },
 		{ "import", required_argument, NULL, O_IMPORT },
+		{ "store", required_argument, NULL, O_STORE },
+		{ "push", required_argument, NULL, O_PUSH },
+		{ "pull", no_argument, NULL, O_PULL },
+		{ "watch-store", no_argument, NULL, O_WSTORE },	/* debug */
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "debug", no_argument, NULL, O_DEBUG },
 		{ "check", no_argument, NULL, O_CHECK },
@@ -717,7 +729,9 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	json_t		*all, *sel, *names, *c;
-	const char	*import = NULL, *name, *env;
+	const char	*import = NULL, *name, *env, *store = NULL;
+	const char	*push = NULL;
+	int		 store_op = 0, nstore = 0;
 	int		 ch, all_flag = 0, verbose = 0, server_op = 0, nserver = 0;
 	int		 rc = 0;
 	size_t		 i;
@@ -760,6 +774,12 @@ main(int argc, char **argv)
 			server_op = ch;
 			nserver++;
 			break;
+		case O_STORE: store = optarg; break;
+		case O_PUSH: push = optarg; /* FALLTHROUGH */
+		case O_PULL: case O_WSTORE:
+			store_op = ch;
+			nstore++;
+			break;
 		case O_VERSION:
 			printf("mandosctl %s (mandos-ctl %s compatible)\n",
 			    PACKAGE_VERSION, REF_VERSION);
@@ -768,6 +788,25 @@ main(int argc, char **argv)
 		case O_CHECK: return (0);
 		case 'h': help(); return (0);
 		default: usage(stderr); return (2);
+		}
+	}
+	/* The store's commands stand alone (--import FILE pushes a conf). */
+	if (store != NULL || nstore > 0) {
+		if (store == NULL)
+			usage_error("--push and --pull need --store URL");
+		if (import != NULL && nstore == 0) {
+			store_op = O_IMPORT;
+			nstore++;
+		}
+		if (nstore != 1 || nserver > (store_op == O_IMPORT) ||
+		    ctl_nacts || verbose || all_flag || optind != argc)
+			usage_error("--store takes exactly one of --push, "
+			    "--import and --pull, alone");
+		switch (store_op) {
+		case O_PUSH: return (ctl_store_push(store, push, 0));
+		case O_IMPORT: return (ctl_store_push(store, import, 1));
+		case O_PULL: return (ctl_store_pull(store));
+		default: return (ctl_store_watch(store));
 		}
 	}
 	/* mandos-ctl's check_option_syntax, then ours. */

@@ -12,7 +12,7 @@
 #define MS_H	(60 * MS_M)
 #define MS_D	(24 * MS_H)
 #define MS_W	(7 * MS_D)
-#define MS_MAX	(100ULL * 366 * MS_D)	/* a century is long enough for any lease */
+#define MS_MAX	DURATION_MAX_MS	/* a century is long enough for any lease */
 
 static int	 duration_number(const char **, uint64_t *, uint64_t *, int *);
 

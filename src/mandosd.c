@@ -39,6 +39,7 @@
 #include "park.h"
 #include "proc.h"
 #include "proctitle.h"
+#include "secmem.h"
 #include "state.h"
 #include "tls.h"
 #include "worker.h"
@@ -77,6 +78,7 @@ static const char	*parent_control_group;
 static const char	*parent_statedir = LOCALSTATEDIR "/lib/mandos";
 static int		 parent_restore = 1;
 static const char	*parent_metrics_listen;
+static size_t		 parent_metrics_max = 8;
 static int		 parent_max_checkers;	/* 0: the default cap */
 static struct fair_config parent_fair = {	/* per-source fair shares */
 	.enabled = 1, .prefix4 = 32, .prefix6 = 64, .max_handshakes = 128,
@@ -91,7 +93,8 @@ static int		 parent_up;	/* parent_serving() ran */
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
-    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_WORKERS, OPT_STEER };
+    OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_METRICS_MAX, OPT_WORKERS,
+    OPT_STEER };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
@@ -106,6 +109,7 @@ static const struct option parent_opts[] = {
 	{ "statedir",		required_argument, NULL, OPT_STATEDIR },
 	{ "no-restore",		no_argument,	   NULL, OPT_NO_RESTORE },
 	{ "metrics-listen",	required_argument, NULL, OPT_METRICS_LISTEN },
+	{ "metrics-max-connections", required_argument, NULL, OPT_METRICS_MAX },
 	{ "max-checkers",	required_argument, NULL, OPT_MAX_CHECKERS },
 	{ "no-fair-share",	no_argument,	   NULL, OPT_NO_FAIR },
 	{ "source-prefix4",	required_argument, NULL, OPT_PREFIX4 },
@@ -174,6 +178,7 @@ parent_usage(FILE *f)
 "      --statedir DIR         keep runtime state in DIR (default %s/lib/mandos)\n"
 "      --no-restore           ignore the saved state at start\n"
 "      --metrics-listen A:P   serve Prometheus /metrics over HTTP on A:P\n"
+"      --metrics-max-connections N  HTTP connections at once (default 8)\n"
 "      --max-checkers N       checker processes running at once (default 64)\n"
 "  -f, --foreground           stay in the foreground, log to stderr\n"
 "  -d, --debug                foreground, log to stderr, debug messages\n"
@@ -250,6 +255,17 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 		case OPT_STATEDIR: parent_statedir = optarg; break;
 		case OPT_NO_RESTORE: parent_restore = 0; break;
 		case OPT_METRICS_LISTEN: parent_metrics_listen = optarg; break;
+		case OPT_METRICS_MAX:
+			n = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || n < 1 ||
+			    n > 1024) {
+				fprintf(stderr, "mandosd: --metrics-max-"
+				    "connections \"%s\": want 1 to 1024\n",
+				    optarg);
+				exit(2);
+			}
+			parent_metrics_max = (size_t)n;
+			break;
 		case OPT_MAX_CHECKERS:
 			parent_max_checkers = atoi(optarg);
 			if (parent_max_checkers < 1) {
@@ -474,11 +490,17 @@ parent_daemonise(const struct mandosd_config *cfg)
 		fatal("dropping privileges: %s", err);
 }
 
-/* Raise the descriptor limit to the hard limit; the cap follows from it. */
+/*
+ * Raise the descriptor limit to the hard limit and share it out (see
+ * doc/mandosd.8): FD_RESERVE for the process itself, 1/16 each (at most)
+ * for control peers and metrics connections, the rest for the Mandos port,
+ * so that the other two can never take the Mandos port's descriptors.
+ */
 static size_t
 parent_max_connections(long configured)
 {
 	struct rlimit	 rl;
+	size_t		 nctl, nhttp, n, maxc;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -488,18 +510,27 @@ parent_max_connections(long configured)
 	}
 	if (rl.rlim_cur > 1000000)
 		rl.rlim_cur = 1000000;
+	n = (size_t)rl.rlim_cur;
+	nctl = n / 16 < 2 ? 2 : n / 16 > CTL_MAXPEERS ? CTL_MAXPEERS : n / 16;
+	nhttp = parent_metrics_max < (n / 16 < 1 ? 1 : n / 16) ?
+	    parent_metrics_max : (n / 16 < 1 ? 1 : n / 16);
+	maxc = n > FD_RESERVE + nctl + nhttp + 8 ? n - FD_RESERVE - nctl -
+	    nhttp : 8;
+	ctl_set_max(nctl);
+	httpm_set_max(nhttp);
+	log_info("descriptors: %zu (Mandos port %zu, control %zu, metrics %zu, "
+	    "reserve %d)", n, maxc, nctl, parent_metrics_listen != NULL ?
+	    nhttp : 0, FD_RESERVE);
 	if (configured > 0) {
-		if ((rlim_t)configured + FD_RESERVE > rl.rlim_cur)
-			log_warnx("--max-connections %ld exceeds the descriptor "
-			    "limit %llu; accept will pause when it runs out",
-			    configured, (unsigned long long)rl.rlim_cur);
+		if ((size_t)configured > maxc)
+			log_warnx("--max-connections %ld exceeds the Mandos "
+			    "port's share of descriptors (%zu of %zu); accept "
+			    "will pause when they run out", configured, maxc, n);
 		return ((size_t)configured);
 	}
-	return (rl.rlim_cur > 2 * FD_RESERVE ? rl.rlim_cur - FD_RESERVE :
-	    FD_RESERVE);
+	return (maxc);
 }
 
-/* The workers' share of the connection cap, and how many to run. */
 /* How many network workers: --workers, or one per online CPU; never more
  * than the connection cap. */
 static unsigned
@@ -516,6 +547,7 @@ parent_nworkers(const struct mandosd_config *cfg)
 	return ((unsigned)n);
 }
 
+/* The workers' share of the connection cap, and how to run them. */
 static void
 parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
     size_t maxc)
@@ -623,6 +655,7 @@ mandosd_main(int argc, char **argv)
 	size_t			 maxc, i;
 	int			 n, rc = 0;
 
+	secmem_init();		/* before any jansson or libevent allocation */
 	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
 		return (worker_main(argc, argv));	/* never reads mandos.conf */
 	proctitle_init(argc, argv);
@@ -683,6 +716,7 @@ mandosd_main(int argc, char **argv)
 	}
 	parent_daemonise(cfg);
 	proctitle_set_title("authority");
+	secmem_nodump();	/* setresuid() reset it */
 
 	signal(SIGPIPE, SIG_IGN);
 	if ((parent_base = event_base_new()) == NULL)

@@ -120,6 +120,8 @@ static void	 client_expire_cb(evutil_socket_t, short, void *);
 static void	 client_check_cb(evutil_socket_t, short, void *);
 static void	 client_reset_cb(evutil_socket_t, short, void *);
 static void	 client_set_timeout(struct client_rt *, uint64_t);
+static void	 client_arm_expiry(struct client_rt *);
+static struct event	*client_clock_ev;	/* looks for wall clock steps */
 static void	 client_set_interval(struct client_rt *, uint64_t);
 
 int64_t
@@ -278,10 +280,51 @@ client_event(const struct client_rt *rt, const char *type, json_t *fields)
 	ctl_event(type, fields);
 }
 
+/* Wall clock minus monotonic clock, in ms: constant unless the clock steps. */
+static int64_t
+client_clock_offset(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (client_now_ms() - ((int64_t)ts.tv_sec * 1000 +
+	    ts.tv_nsec / 1000000));
+}
+
+/*
+ * Expiry timers run on the monotonic clock but expires is a wall time (as
+ * in the reference). Once a second, look whether the wall clock stepped;
+ * if so, re-arm every expiry from the new wall time: forward, leases that
+ * have passed end now; backward, they last until the wall clock is there.
+ */
+static void
+client_clock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static int64_t		 last;
+	static int		 have;
+	struct client_rt	*rt;
+	int64_t			 off = client_clock_offset(), step = off - last;
+
+	if (have && (step > 1000 || step < -1000)) {
+		log_info("wall clock stepped by %+lld ms; expiries follow it",
+		    (long long)step);
+		TAILQ_FOREACH(rt, &client_all, entry)
+			if (rt->enabled && evtimer_pending(rt->ev_expire, NULL))
+				client_arm_expiry(rt);
+	}
+	last = off;
+	have = 1;
+}
+
 void
 client_init(struct event_base *base, int max_checkers)
 {
+	struct timeval	 one = { 1, 0 };
+
 	client_base = base;
+	client_clock_ev = event_new(base, -1, EV_PERSIST, client_clock_cb, NULL);
+	evtimer_add(client_clock_ev, &one);
+	client_clock_cb(-1, 0, NULL);
 	srandom((unsigned)(time(NULL) ^ getpid()));
 	checker_init(base, max_checkers);
 	metric_checker_cap = checker_max();
@@ -844,9 +887,13 @@ client_set(struct client_rt *rt, const char *attr, json_t *v,
 		return (*errstr = "unknown attribute", -1);
 	switch (a->type) {
 	case A_DUR:
-		if (json_is_integer(v) && json_integer_value(v) >= 0)
+		if (json_is_integer(v) && json_integer_value(v) >= 0) {
+			/* Strings stop at a century; so do milliseconds. */
 			ms = (uint64_t)json_integer_value(v);
-		else if (!json_is_string(v) || duration_parse(json_string_value(v),
+			if (ms > DURATION_MAX_MS)
+				return (*errstr = "too long (over a century)",
+				    -1);
+		} else if (!json_is_string(v) || duration_parse(json_string_value(v),
 		    &ms, errstr) == -1) {
 			if (!json_is_string(v))
 				*errstr = "must be milliseconds or a duration "
@@ -1006,6 +1053,9 @@ client_shutdown(void)
 		client_free(rt);
 	}
 	checker_shutdown();
+	if (client_clock_ev != NULL)
+		event_free(client_clock_ev);
+	client_clock_ev = NULL;
 	free(client_hash);
 	client_hash = NULL;
 	free(client_vec);
@@ -1188,7 +1238,15 @@ client_state_apply(struct client_rt *rt, json_t *o)
 			same = json_is_integer(cv) && (uint64_t)
 			    json_integer_value(cv) == CFIELD(rt->cfg, a->cfg_off,
 			    uint64_t);
-			if (same && json_is_integer(sv) && json_integer_value(sv) >= 0)
+			if (same && json_is_integer(sv) &&
+			    (json_integer_value(sv) < 0 ||
+			    (uint64_t)json_integer_value(sv) > DURATION_MAX_MS)) {
+				log_warnx("state: client %s: saved %s %lld ms is "
+				    "out of range; ignored", rt->name, a->key,
+				    (long long)json_integer_value(sv));
+				break;
+			}
+			if (same && json_is_integer(sv))
 				FIELD(rt, a->rt_off, uint64_t) =
 				    (uint64_t)json_integer_value(sv);
 			break;

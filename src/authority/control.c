@@ -60,8 +60,13 @@ static struct event_base *ctl_base;
 static struct ctl_hooks	 ctl_hooks;
 static char		*ctl_path;
 static int		 ctl_fd = -1;	/* bound, not yet in the loop */
+static size_t		 ctl_max = CTL_MAXPEERS;	/* its share of descriptors */
+static struct event	*ctl_retry_ev;	/* accept again after EMFILE */
+static time_t		 ctl_refused_t;	/* last "refusing" warning */
+static unsigned long	 ctl_refused_n;	/* refused since */
 
 static void	 ctl_free(struct ctl_peer *);
+static int	 ctl_bind(const char *, const struct group *, char **);
 
 int
 ctl_watching(void)
@@ -98,11 +103,23 @@ ctl_error(struct ctl_peer *p, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 msg[512];
+	json_t	*t;
+	size_t	 i;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	metric_inc(M_CTL_ERRORS);
+	/*
+	 * The message may echo bytes of a bad request, or cut a character
+	 * at the bound: not UTF-8, json_pack would fail and the peer would
+	 * wait for a reply that never comes. Such bytes become '?'.
+	 */
+	if ((t = json_string(msg)) == NULL)
+		for (i = 0; msg[i] != '\0'; i++)
+			if ((unsigned char)msg[i] >= 0x80)
+				msg[i] = '?';
+	json_decref(t);
 	log_debug("control peer %llu: error: %s", (unsigned long long)p->id,
 	    msg);
 	ctl_send(p, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
@@ -420,7 +437,9 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) == NULL)
 			break;
+		/* A line may carry a secret ("set secret"): wiped. */
 		if (len > CTL_MAXLINE) {
+			explicit_bzero(line, len);
 			free(line);
 			metric_inc(M_CTL_REQUESTS);
 			ctl_error(p, "request longer than %d bytes", CTL_MAXLINE);
@@ -428,6 +447,7 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		ctl_dispatch(p, line, len);
+		explicit_bzero(line, len);
 		free(line);
 	}
 	if (p->eof)
@@ -488,10 +508,16 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct ucred	 uc;
 	socklen_t	 len = sizeof(uc);
 
-	if (ctl_npeers >= CTL_MAXPEERS) {
-		log_warnx("control: %d peers already, refusing one more",
-		    CTL_MAXPEERS);
+	if (ctl_npeers >= ctl_max) {
+		/* Closed at once; said once a minute, not once a peer. */
 		close(fd);
+		ctl_refused_n++;
+		if (time(NULL) - ctl_refused_t >= 60) {
+			log_warnx("control: %zu peers already (its share of "
+			    "descriptors), refused %lu", ctl_max, ctl_refused_n);
+			ctl_refused_t = time(NULL);
+			ctl_refused_n = 0;
+		}
 		return;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1) {
@@ -522,13 +548,85 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	    p->admin ? " (admin)" : " (read-only)");
 }
 
+/*
+ * Bind the socket where nobody else can reach it, then move it into place:
+ * in a fresh 0700 directory next to path it gets its mode (umask at bind)
+ * and its group (fchownat, no symlink followed) with no window for a
+ * symlink planted at path, and rename() replaces whatever is at path
+ * without following it. The descriptor, or -1 with *errstr.
+ */
+static int
+ctl_bind(const char *path, const struct group *gr, char **errstr)
+{
+	struct sockaddr_un	 sun;
+	char			*copy, *tmpdir, *tmp;
+	mode_t			 old;
+	int			 fd = -1, dfd = -1, ok = 0;
+
+	copy = xstrdup(path);
+	xasprintf(&tmpdir, "%s/.mandosd-ctl.XXXXXX", dirname(copy));
+	free(copy);
+	tmp = NULL;
+	if (mkdtemp(tmpdir) == NULL) {
+		xasprintf(errstr, "control socket %s: %s: %s", path, tmpdir,
+		    strerror(errno));
+		free(tmpdir);
+		return (-1);
+	}
+	xasprintf(&tmp, "%s/s", tmpdir);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(tmp) >= sizeof(sun.sun_path)) {
+		xasprintf(errstr, "control socket %s: path too long", path);
+		goto done;
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", tmp);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 ||
+	    (dfd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		xasprintf(errstr, "control socket: %s", strerror(errno));
+		goto done;
+	}
+	old = umask(0117);		/* 0660 from the start */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		goto done;
+	}
+	umask(old);
+	if (gr != NULL && fchownat(dfd, "s", (uid_t)-1, gr->gr_gid,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		xasprintf(errstr, "control socket %s: group %s: %s", path,
+		    gr->gr_name, strerror(errno));
+		goto done;
+	}
+	if (rename(tmp, path) == -1) {
+		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
+		goto done;
+	}
+	ok = 1;
+done:
+	if (!ok)
+		unlink(tmp);
+	if (dfd != -1)
+		close(dfd);
+	rmdir(tmpdir);
+	free(tmp);
+	free(tmpdir);
+	if (!ok && fd != -1) {
+		close(fd);
+		fd = -1;
+	}
+	return (fd);
+}
+
 int
 ctl_open(const char *path, const char *group, char **errstr)
 {
 	struct sockaddr_un	 sun;
 	struct group		*gr = NULL;
 	char			*dir, *copy;
-	mode_t			 old;
 	int			 fd;
 
 	memset(&sun, 0, sizeof(sun));
@@ -565,26 +663,8 @@ ctl_open(const char *path, const char *group, char **errstr)
 	if (errno == ECONNREFUSED)
 		unlink(path);
 	close(fd);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1) {
-		xasprintf(errstr, "control socket: %s", strerror(errno));
+	if ((fd = ctl_bind(path, gr, errstr)) == -1)
 		return (-1);
-	}
-	old = umask(0117);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		umask(old);
-		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	umask(old);
-	if (chmod(path, 0660) == -1 ||
-	    (gr != NULL && chown(path, (uid_t)-1, gr->gr_gid) == -1)) {
-		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return (-1);
-	}
 	if (listen(fd, 16) == -1) {
 		xasprintf(errstr, "control socket %s: %s", path, strerror(errno));
 		close(fd);
@@ -594,6 +674,36 @@ ctl_open(const char *path, const char *group, char **errstr)
 	ctl_fd = fd;
 	ctl_path = xstrdup(path);
 	return (0);
+}
+
+void
+ctl_set_max(size_t n)
+{
+	ctl_max = n > 0 && n < CTL_MAXPEERS ? n : CTL_MAXPEERS;
+}
+
+/* Out of descriptors (or another accept error): pause 1 s, never spin. */
+static void
+ctl_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval	 one = { 1, 0 };
+	static time_t	 warned;
+
+	if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
+		return;
+	if (time(NULL) - warned >= 60) {
+		log_warn("control: accept: pausing 1 s");
+		warned = time(NULL);
+	}
+	evconnlistener_disable(l);
+	evtimer_add(ctl_retry_ev, &one);
+}
+
+static void
+ctl_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	if (ctl_lsn != NULL)
+		evconnlistener_enable(ctl_lsn);
 }
 
 int
@@ -610,6 +720,8 @@ ctl_start(struct event_base *base, const struct ctl_hooks *hooks)
 		log_warnx("control socket %s: cannot listen", ctl_path);
 		return (-1);
 	}
+	ctl_retry_ev = evtimer_new(base, ctl_accept_retry, NULL);
+	evconnlistener_set_error_cb(ctl_lsn, ctl_accept_error);
 	ctl_fd = -1;
 	return (0);
 }
@@ -624,6 +736,10 @@ ctl_close(void)
 	if (ctl_lsn != NULL) {
 		evconnlistener_free(ctl_lsn);
 		ctl_lsn = NULL;
+	}
+	if (ctl_retry_ev != NULL) {
+		event_free(ctl_retry_ev);
+		ctl_retry_ev = NULL;
 	}
 	if (ctl_fd != -1) {
 		close(ctl_fd);

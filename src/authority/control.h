@@ -17,6 +17,8 @@ struct ctl_hooks {
 /* Bind path (a stale socket is replaced, a live one refused) while still
  * privileged; -1 + *errstr (malloc'd). */
 int	 ctl_open(const char *path, const char *group, char **errstr);
+/* At most n peers at once (their share of descriptors); more are closed. */
+void	 ctl_set_max(size_t n);
 /* Serve the bound socket on the loop. */
 int	 ctl_start(struct event_base *, const struct ctl_hooks *);
 void	 ctl_close(void);

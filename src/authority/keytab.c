@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gnutls/gnutls.h>
 #include <jansson.h>
@@ -21,6 +23,7 @@
 #include "xmalloc.h"
 
 #define KEYTAB_MAX_SECRET	(1024 * 1024)	/* a blob is a few KiB; refuse files that are not */
+#define KEYTAB_MAX_TABLE	(256 * 1024 * 1024)	/* 100,000 clients is ~30 MiB */
 
 struct keytab {
 	struct client	*clients;
@@ -159,47 +162,72 @@ keytab_base64(const char *text, uint8_t **out, size_t *outlen, const char **why)
 	return (0);
 }
 
+/*
+ * Read all of path (at most max bytes) into a buffer of our own, with
+ * read(2): stdio would leave a copy of secrets in its freed buffer. The
+ * caller wipes it. -1 with *why on error (wiped: nothing half-read stays).
+ */
+static int
+keytab_slurp(const char *path, size_t max, uint8_t **out, size_t *outlen,
+    const char **why)
+{
+	struct stat	 st;
+	uint8_t		*buf;
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*why = strerror(errno);
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > max) {
+		*why = st.st_size == 0 ? "empty" : st.st_size > 0 ?
+		    "too large" : strerror(errno);
+		close(fd);
+		return (-1);
+	}
+	buf = xmalloc((size_t)st.st_size);
+	while (n < (size_t)st.st_size) {
+		r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n != (size_t)st.st_size) {
+		explicit_bzero(buf, n);
+		free(buf);
+		*why = "short read";
+		return (-1);
+	}
+	*out = buf;
+	*outlen = n;
+	return (0);
+}
+
 /* Read a secret file (relative paths are relative to the table's directory). */
 static int
 keytab_secfile(const char *dir, const char *path, uint8_t **out, size_t *outlen,
     char **errstr, const char *file, const char *name)
 {
 	char		*full = NULL;
-	FILE		*f;
-	struct stat	 st;
-	uint8_t		*buf;
-	size_t		 n;
+	const char	*why;
+	int		 r;
 
 	if (path[0] != '/')
 		xasprintf(&full, "%s/%s", dir, path);
-	if ((f = fopen(full != NULL ? full : path, "rb")) == NULL) {
+	r = keytab_slurp(full != NULL ? full : path, KEYTAB_MAX_SECRET, out,
+	    outlen, &why);
+	if (r == -1)
 		keytab_err(errstr, "%s: client \"%s\": secfile %s: %s", file,
-		    name, full != NULL ? full : path, strerror(errno));
-		free(full);
-		return (-1);
-	}
-	if (fstat(fileno(f), &st) == -1)
-		st.st_size = -1;
-	if (st.st_size > KEYTAB_MAX_SECRET || st.st_size <= 0) {
-		keytab_err(errstr, "%s: client \"%s\": secfile %s: %s", file,
-		    name, full != NULL ? full : path, st.st_size == 0 ? "empty" :
-		    st.st_size > 0 ? "larger than 1 MiB" : strerror(errno));
-		fclose(f);
-		free(full);
-		return (-1);
-	}
-	buf = xmalloc((size_t)st.st_size);
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
+		    name, full != NULL ? full : path, strcmp(why, "too large") ==
+		    0 ? "larger than 1 MiB" : why);
 	free(full);
-	if (n != (size_t)st.st_size) {
-		free(buf);
-		return (keytab_err(errstr, "%s: client \"%s\": secfile: short read",
-		    file, name));
-	}
-	*out = buf;
-	*outlen = n;
-	return (0);
+	return (r);
 }
 
 /* Apply the settings in obj (defaults or one client) over c. */
@@ -389,11 +417,22 @@ keytab_load(const char *path, char **errstr)
 	struct client	 def = keytab_builtin;
 	const char	*name, *key;
 	char		*pathcopy, *dir;
-	size_t		 i = 0;
+	const char	*why;
+	uint8_t		*text;
+	size_t		 i = 0, textlen;
 	int		 ok = -1;
 
 	*errstr = NULL;
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	/* Our buffer, wiped after parsing; jansson's own copies are wiped by
+	 * the free that mandosd gives it (json_set_alloc_funcs). */
+	if (keytab_slurp(path, KEYTAB_MAX_TABLE, &text, &textlen, &why) == -1) {
+		keytab_err(errstr, "%s: %s", path, why);
+		return (NULL);
+	}
+	root = json_loadb((const char *)text, textlen, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	explicit_bzero(text, textlen);
+	free(text);
 	if (root == NULL) {
 		if (jerr.line > 0)
 			keytab_err(errstr, "%s:%d:%d: %s", path, jerr.line,

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <glob.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +50,8 @@ static struct event	*state_poll_ev;	/* without a pidfd */
 static uint64_t		 state_child_t0;
 
 static void	 state_timer_cb(evutil_socket_t, short, void *);
+static void	 state_test_delay(void);
+static void	 state_child_fds(void);
 static void	 state_child_cb(evutil_socket_t, short, void *);
 
 static uint64_t
@@ -251,6 +255,51 @@ state_child_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The saver holds the state and nothing else: a connection socket kept
+ * open here would deny its peer the FIN until the save ends. stdio stays
+ * (logging); syslog's socket is closed first, to be reopened on demand.
+ */
+static void
+state_child_fds(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	int		 fd, dfd;
+
+	closelog();
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	/* No close_range (kernel < 5.9): walk /proc/self/fd. */
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		fd = atoi(de->d_name);
+		if (de->d_name[0] != '.' && fd > 2 && fd != dfd)
+			close(fd);
+	}
+	closedir(d);
+}
+
+/* Test hook: MANDOSD_TEST_SAVE_DELAY_MS makes the saving child slow. */
+static void
+state_test_delay(void)
+{
+	const char	*s = getenv("MANDOSD_TEST_SAVE_DELAY_MS");
+	struct timespec	 ts;
+	long		 ms;
+
+	if (s == NULL || (ms = strtol(s, NULL, 10)) <= 0 || ms > 60000)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
  * Save in a child: fork() gives it a copy-on-write snapshot, and the loop
  * goes on serving while it encodes, writes and fsyncs (half a second for
  * 10,000 clients on a slow disk). Changes made meanwhile are saved next.
@@ -275,6 +324,8 @@ state_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case 0:
 		/* Behind handshakes: a busy machine saves later, not slower. */
 		setpriority(PRIO_PROCESS, 0, 19);
+		state_child_fds();
+		state_test_delay();
 		_exit(state_write() == 0 ? 0 : 1);
 	}
 	state_child = pid;
@@ -333,15 +384,23 @@ state_restore(void)
 	struct client_rt *rt;
 	char		*bad;
 	size_t		 i, n = 0;
+	int		 fd;
 
 	if (state_file == NULL)
 		return;
 	state_sweep();
-	if ((root = json_load_file(state_file, 0, &jerr)) == NULL) {
-		if (access(state_file, F_OK) == -1 && errno == ENOENT) {
+	/* Open it ourselves: only open's errno says "missing" (access() asks
+	 * with the real uid and no capabilities, and may say EACCES). */
+	if ((fd = open(state_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
 			log_info("state: no %s yet; starting fresh", state_file);
-			return;
-		}
+		else
+			log_warn("state: %s; starting fresh", state_file);
+		return;
+	}
+	root = json_loadfd(fd, 0, &jerr);
+	close(fd);
+	if (root == NULL) {
 		log_warnx("state: %s is unreadable (%s, line %d); starting "
 		    "fresh, the file is kept as %s.bad", state_file, jerr.text,
 		    jerr.line, state_file);

@@ -82,6 +82,7 @@ struct conn {
 	uint8_t			*secret;	/* the authority's answer, wiped at close */
 	size_t			 secret_len;
 	size_t			 sent;
+	const char		*reason;	/* why, for the log after bye */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -451,8 +452,13 @@ conn_step(struct conn *c)
 			    (unsigned long long)c->id,
 			    gnutls_group_get_name(gnutls_group_get(c->tls)),
 			    gnutls_cipher_get_name(gnutls_cipher_get(c->tls)));
-			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1)
-				FAIL(RESULT_TLS_ERROR, why);
+			if (tls_peer_keyid(c->tls, c->keyid, &why) == -1) {
+				/* After TLS: refused, but with close_notify. */
+				c->result = RESULT_TLS_ERROR;
+				c->reason = why;
+				conn_set_state(c, CS_BYE);
+				break;
+			}
 			c->has_keyid = 1;
 			conn_ask(c);
 			break;
@@ -499,7 +505,7 @@ conn_step(struct conn *c)
 			}
 			if (r == -1 && c->result == RESULT_SECRET_SENT)
 				FAIL(RESULT_TLS_ERROR, strerror(errno));
-			conn_close(c, (enum conn_result)c->result, NULL);
+			conn_close(c, (enum conn_result)c->result, c->reason);
 			return;
 		}
 	}
@@ -579,11 +585,47 @@ conn_evict(void *owner)
 	conn_close(c, RESULT_EVICTED, "slot given to a source under its share");
 }
 
+/*
+ * Stopping: every peer past the handshake gets close_notify, as from the
+ * reference, so it moves on to the next server at once. Bounded: one
+ * nonblocking try each, then up to CONN_BYE_MS for those whose socket was
+ * full; a peer that does not read is closed without it.
+ */
+#define CONN_BYE_MS	500
 void
 conn_close_all(void)
 {
-	struct conn	*c;
+	struct conn	*c, *next;
+	struct timespec	 pause = { 0, 10 * 1000 * 1000 };
+	uint64_t	 end = conn_now_us() + CONN_BYE_MS * 1000;
+	int		 r, again = 1;
 
-	while ((c = TAILQ_FIRST(&conn_all)) != NULL)
-		conn_close(c, RESULT_SHUTDOWN, "server stopping");
+	while (again) {
+		again = 0;
+		for (c = TAILQ_FIRST(&conn_all); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, entry);
+			if (c->tls == NULL || c->state == CS_HANDSHAKE) {
+				conn_close(c, RESULT_SHUTDOWN, "server stopping");
+				continue;
+			}
+			r = 0;
+			if (!c->said_bye) {
+				r = gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+				if (r == 0)
+					c->said_bye = 1;
+			}
+			/* The bye sits in the transport's buffer until flushed. */
+			if (r == 0 && (r = tlsio_flush(c->tls)) == 1)
+				r = GNUTLS_E_AGAIN;
+			if ((r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) &&
+			    conn_now_us() < end) {
+				again = 1;	/* socket full: once more later */
+				continue;
+			}
+			conn_close(c, RESULT_SHUTDOWN, r == 0 ?
+			    "server stopping" : "server stopping, no bye");
+		}
+		if (again)
+			nanosleep(&pause, NULL);
+	}
 }

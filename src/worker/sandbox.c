@@ -125,6 +125,8 @@ static const char *const sandbox_allow[] = {
 	"setsockopt", "getsockopt", "getsockname", "getpeername",
 	/* time and GnuTLS' random reseeds */
 	"clock_gettime", "gettimeofday", "getrandom",
+	/* the bounded close_notify round at shutdown (conn_close_all) */
+	"nanosleep", "clock_nanosleep",
 	/* malloc; mmap and mprotect are below, without PROT_EXEC */
 	"brk", "munmap", "mremap", "madvise",
 	/* locks, signals, exit */

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Metrics: mandosctl --metrics and GET /metrics (evhttp on the same loop)
+# Metrics: mandosctl --metrics and GET /metrics (on the same loop)
 # both pass `promtool check metrics`, carry the DESIGN.md families and move
 # with what happens; anything but GET /metrics is refused.
 . "${top_srcdir:-.}/t/ctl/lib.sh" || exit 99

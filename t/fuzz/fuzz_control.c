@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,11 +39,13 @@ fz_line(const char *line, size_t len, int admin)
 		free(reply);
 		return;
 	}
-	if ((nl = strchr(reply, '\n')) == NULL || nl[1] != '\0')
+	if ((nl = strchr(reply, '\n')) == NULL || nl[1] != '\0' ||
+	    (j = json_loadb(reply, (size_t)(nl - reply), 0, &jerr)) == NULL ||
+	    !json_is_boolean(json_object_get(j, "ok"))) {
+		fprintf(stderr, "fuzz_control: request %.*s\nreply %s\n",
+		    (int)len, line, reply);
 		abort();
-	if ((j = json_loadb(reply, (size_t)(nl - reply), 0, &jerr)) == NULL ||
-	    !json_is_boolean(json_object_get(j, "ok")))
-		abort();
+	}
 	json_decref(j);
 	free(reply);
 }

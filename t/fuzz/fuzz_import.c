@@ -42,7 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		if (memmem(buf, n, "\"secfile\"", 9) == NULL) {
 			if ((kt = keytab_load(fuzz_file((uint8_t *)buf, n),
 			    &err)) == NULL) {
-				fprintf(stdout, "imported table refused: %s\n",
+				fprintf(stderr, "imported table refused: %s\n",
 				    err);
 				abort();
 			}

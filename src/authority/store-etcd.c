@@ -1,0 +1,1061 @@
+/*
+ * store-etcd.c: the etcd v3 client of the authority. It owns the endpoint
+ * list, the per-request deadline and failover, the JSON/base64 encoding of
+ * etcd's gateway, and the watch streams. Nothing here blocks: each call
+ * queues an HTTP request on the caller's event base and reports once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "store-etcd.h"
+
+#define ETCD_PAUSE_MS	150	/* between rounds over all endpoints */
+#define WATCH_RETRY_MS	300	/* before a broken watch reconnects */
+
+struct etcd {
+	struct event_base *base;
+	struct etcd_url	 url;
+	size_t		 cur;		/* endpoint that answered last */
+	int		 total_ms, attempt_ms;
+	/* Connections whose request is done, freed outside evhttp's
+	 * callbacks (evhttp still uses one right after its callback). */
+	struct evhttp_connection **grave;
+	size_t		 ngrave, capgrave;
+	struct event	*reaper;
+};
+
+enum req_kind { R_RANGE, R_PUT, R_TXN, R_LEASE, R_KEEPALIVE };
+
+/* One logical request: retried across endpoints until its deadline. */
+struct etcd_req {
+	struct etcd	*e;
+	enum req_kind	 kind;
+	const char	*path;
+	char		*body;
+	etcd_cb		 cb;
+	void		*arg;
+	struct timeval	 deadline;
+	size_t		 ep, tries;
+	char		*lasterr;
+	char		*liveerr;	/* from an endpoint that was up (5xx, timeout) */
+	struct timeval	 t_attempt;
+	struct event	*timer;
+	struct evhttp_connection *conn;
+	struct evbuffer	*chunks;	/* keepalive: the first streamed message */
+};
+
+struct etcd_watch {
+	struct etcd	*e;
+	char		*key, *end;	/* base64 */
+	int64_t		 rev;		/* next revision wanted (0: now) */
+	etcd_watch_cb	 cb;
+	void		*arg;
+	size_t		 ep;
+	struct evhttp_connection *conn;
+	struct evhttp_request *hreq;
+	struct evbuffer	*line;
+	struct event	*timer;
+	int		 broken;	/* waiting for the timer to reconnect */
+};
+
+static void	 req_attempt(struct etcd_req *);
+static void	 req_done(struct evhttp_request *, void *);
+static void	 watch_connect(struct etcd_watch *);
+static void	 reap(evutil_socket_t, short, void *);
+
+/* --- base64 (RFC 4648, with padding), as protobuf's JSON mapping wants */
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *
+b64_encode(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	char		*out, *o;
+	size_t		 i;
+	uint32_t	 v;
+
+	if ((out = malloc(len / 3 * 4 + 5)) == NULL)
+		return (NULL);
+	for (o = out, i = 0; i + 2 < len; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = b64chars[v >> 18];
+		*o++ = b64chars[(v >> 12) & 63];
+		*o++ = b64chars[(v >> 6) & 63];
+		*o++ = b64chars[v & 63];
+	}
+	if (i < len) {
+		v = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
+		*o++ = b64chars[v >> 18];
+		*o++ = b64chars[(v >> 12) & 63];
+		*o++ = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
+		*o++ = '=';
+	}
+	*o = '\0';
+	return (out);
+}
+
+/* Decode into a NUL-terminated buffer; -1 on bad input. */
+static int
+b64_decode(const char *s, unsigned char **out, size_t *outlen)
+{
+	unsigned char	*o;
+	const char	*c;
+	uint32_t	 v = 0;
+	size_t		 n = 0, len = strlen(s);
+	int		 bits = 0;
+
+	if ((o = malloc(len / 4 * 3 + 4)) == NULL)
+		return (-1);
+	for (; *s != '\0' && *s != '='; s++) {
+		if ((c = strchr(b64chars, *s)) == NULL || *s == '\0') {
+			free(o);
+			return (-1);
+		}
+		v = v << 6 | (uint32_t)(c - b64chars);
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			o[n++] = (unsigned char)(v >> bits);
+		}
+	}
+	o[n] = '\0';
+	*out = o;
+	*outlen = n;
+	return (0);
+}
+
+/* The range_end that selects every key starting with key (raw bytes). */
+static char *
+prefix_end_b64(const char *key)
+{
+	size_t		 len = strlen(key);
+	unsigned char	*k;
+	char		*r;
+
+	if ((k = malloc(len + 1)) == NULL)
+		return (NULL);
+	memcpy(k, key, len + 1);
+	while (len > 0 && k[len - 1] == 0xff)
+		len--;
+	if (len == 0) {		/* all keys: "\0" */
+		free(k);
+		return (strdup("AA=="));
+	}
+	k[len - 1]++;
+	r = b64_encode(k, len);
+	free(k);
+	return (r);
+}
+
+/* --- URL */
+
+static void __attribute__((format(printf, 2, 3)))
+errf(char **errstr, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(errstr, fmt, ap) == -1)
+		*errstr = NULL;
+	va_end(ap);
+}
+
+int
+etcd_url_parse(const char *url, struct etcd_url *u, char **errstr)
+{
+	const char	*p, *slash, *ep, *colon, *end;
+	char		*ep_end;
+	size_t		 hl;
+	unsigned long	 port;
+
+	memset(u, 0, sizeof(*u));
+	if (strncmp(url, "etcd://", 7) == 0)
+		p = url + 7;
+	else if (strncmp(url, "etcds://", 8) == 0) {
+		u->tls = 1;
+		p = url + 8;
+	} else {
+		errf(errstr, "%s: store URL must start with etcd://", url);
+		return (-1);
+	}
+	if ((slash = strchr(p, '/')) == NULL)
+		slash = p + strlen(p);
+	for (ep = p; ep < slash; ep = end + 1) {
+		if ((end = memchr(ep, ',', (size_t)(slash - ep))) == NULL)
+			end = slash;
+		if (u->nep == ETCD_MAX_EP) {
+			errf(errstr, "%s: more than %d endpoints", url,
+			    ETCD_MAX_EP);
+			return (-1);
+		}
+		if (*ep == '[') {	/* [v6]:port */
+			if ((colon = memchr(ep, ']', (size_t)(end - ep))) == NULL)
+				goto bad;
+			hl = (size_t)(colon - ep - 1);
+			memcpy(u->ep[u->nep].host, ep + 1,
+			    hl < 255 ? hl : 255);
+			colon++;
+			if (colon < end && *colon != ':')
+				goto bad;
+		} else {
+			for (colon = end; colon > ep && colon[-1] != ':'; colon--)
+				;
+			colon = colon > ep ? colon - 1 : end;
+			hl = (size_t)(colon - ep);
+			if (hl >= 255)
+				goto bad;
+			memcpy(u->ep[u->nep].host, ep, hl);
+		}
+		if (u->ep[u->nep].host[0] == '\0')
+			goto bad;
+		port = 2379;
+		if (colon < end) {
+			errno = 0;
+			port = strtoul(colon + 1, &ep_end, 10);
+			if (ep_end != end || port == 0 || port > 65535 ||
+			    colon + 1 == end)
+				goto bad;
+		}
+		u->ep[u->nep++].port = (uint16_t)port;
+		if (end == slash)
+			break;
+	}
+	if (u->nep == 0)
+		goto bad;
+	hl = strlen(slash);
+	while (hl > 0 && slash[hl - 1] == '/')
+		hl--;
+	if (hl <= 1 || hl >= sizeof(u->prefix)) {
+		errf(errstr, "%s: the URL needs a /PREFIX (for example "
+		    "etcd://127.0.0.1:2379/mandos)", url);
+		return (-1);
+	}
+	memcpy(u->prefix, slash, hl);
+	if (u->tls) {
+		errf(errstr, "%s: etcds:// (TLS to etcd) is not yet "
+		    "supported; use etcd:// on a trusted network", url);
+		return (-1);
+	}
+	return (0);
+bad:
+	errf(errstr, "%s: bad endpoint list (want HOST:PORT[,HOST:PORT...])",
+	    url);
+	return (-1);
+}
+
+struct etcd *
+etcd_new(struct event_base *base, const char *url, char **errstr)
+{
+	struct etcd	*e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		*errstr = strdup("out of memory");
+		return (NULL);
+	}
+	if (etcd_url_parse(url, &e->url, errstr) == -1) {
+		free(e);
+		return (NULL);
+	}
+	e->base = base;
+	e->total_ms = 4000;
+	e->attempt_ms = 1500;
+	if ((e->reaper = evtimer_new(base, reap, e)) == NULL) {
+		free(e);
+		*errstr = strdup("out of memory");
+		return (NULL);
+	}
+	return (e);
+}
+
+/* Free the connections of finished requests (see struct etcd). */
+static void
+reap(evutil_socket_t fd, short ev, void *arg)
+{
+	struct etcd	*e = arg;
+	size_t		 i;
+
+	for (i = 0; i < e->ngrave; i++)
+		evhttp_connection_free(e->grave[i]);
+	e->ngrave = 0;
+}
+
+/* Queue conn for freeing once evhttp's callback has returned. */
+static void
+bury(struct etcd *e, struct evhttp_connection *conn)
+{
+	struct timeval	 zero = { 0, 0 };
+	void		*n;
+
+	if (e->ngrave == e->capgrave) {
+		n = reallocarray(e->grave, e->capgrave * 2 + 8,
+		    sizeof(*e->grave));
+		if (n == NULL)
+			return;		/* leak one rather than crash */
+		e->grave = n;
+		e->capgrave = e->capgrave * 2 + 8;
+	}
+	e->grave[e->ngrave++] = conn;
+	evtimer_add(e->reaper, &zero);
+}
+
+/* Requests still in flight must have finished (or the base be gone). */
+void
+etcd_free(struct etcd *e)
+{
+	if (e == NULL)
+		return;
+	reap(-1, 0, e);
+	event_free(e->reaper);
+	free(e->grave);
+	free(e);
+}
+
+const char *
+etcd_prefix(const struct etcd *e)
+{
+	return (e->url.prefix);
+}
+
+void
+etcd_set_timeouts(struct etcd *e, int total_ms, int attempt_ms)
+{
+	e->total_ms = total_ms;
+	e->attempt_ms = attempt_ms;
+}
+
+void
+etcd_result_free(struct etcd_result *r)
+{
+	size_t	 i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nkvs; i++) {
+		free(r->kvs[i].key);
+		free(r->kvs[i].val);
+	}
+	free(r->kvs);
+	free(r->err);
+	free(r);
+}
+
+/* --- JSON answers */
+
+static int64_t
+jint(json_t *o, const char *name)
+{
+	json_t	*v = json_object_get(o, name);
+
+	if (json_is_string(v))
+		return (strtoll(json_string_value(v), NULL, 10));
+	if (json_is_integer(v))
+		return (json_integer_value(v));
+	return (0);
+}
+
+/* Fill kv from one mvccpb.KeyValue; -1 on bad base64. */
+static int
+parse_kv(json_t *o, struct etcd_kv *kv)
+{
+	const char	*k = json_string_value(json_object_get(o, "key"));
+	const char	*v = json_string_value(json_object_get(o, "value"));
+	size_t		 klen;
+
+	memset(kv, 0, sizeof(*kv));
+	if (k == NULL || b64_decode(k, (unsigned char **)&kv->key, &klen) == -1)
+		return (-1);
+	if (b64_decode(v != NULL ? v : "", &kv->val, &kv->vlen) == -1)
+		return (-1);
+	kv->create_rev = jint(o, "create_revision");
+	kv->mod_rev = jint(o, "mod_revision");
+	kv->version = jint(o, "version");
+	return (0);
+}
+
+static int
+parse_kvs(json_t *arr, struct etcd_result *r)
+{
+	size_t	 i;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return (0);
+	if ((r->kvs = calloc(json_array_size(arr), sizeof(*r->kvs))) == NULL)
+		return (-1);
+	for (i = 0; i < json_array_size(arr); i++) {
+		if (parse_kv(json_array_get(arr, i), &r->kvs[i]) == -1)
+			return (-1);
+		r->nkvs++;
+	}
+	return (0);
+}
+
+/* Turn a 200 body into a result; sets r->err on a malformed one. */
+static void
+parse_answer(struct etcd_req *q, json_t *j, struct etcd_result *r)
+{
+	json_t	*resp, *rr;
+
+	if (q->kind == R_KEEPALIVE)
+		j = json_object_get(j, "result");
+	r->revision = jint(json_object_get(j, "header"), "revision");
+	switch (q->kind) {
+	case R_RANGE:
+		if (parse_kvs(json_object_get(j, "kvs"), r) == -1)
+			r->err = strdup("bad key-value in range answer");
+		break;
+	case R_TXN:
+		r->succeeded = json_is_true(json_object_get(j, "succeeded"));
+		resp = json_array_get(json_object_get(j, "responses"), 0);
+		rr = json_object_get(resp, "response_range");
+		if (!r->succeeded && rr != NULL &&
+		    parse_kvs(json_object_get(rr, "kvs"), r) == -1)
+			r->err = strdup("bad key-value in txn answer");
+		break;
+	case R_LEASE:
+	case R_KEEPALIVE:
+		r->lease_id = jint(j, "ID");
+		r->ttl = jint(j, "TTL");
+		if (json_object_get(j, "error") != NULL ||
+		    (q->kind == R_KEEPALIVE && r->ttl <= 0))
+			r->err = strdup("lease not found or expired");
+		break;
+	case R_PUT:
+		break;
+	}
+}
+
+/* --- requests */
+
+static int
+tv_ms_left(const struct timeval *deadline)
+{
+	struct timeval	 now, d;
+
+	gettimeofday(&now, NULL);
+	if (timercmp(deadline, &now, <))
+		return (0);
+	timersub(deadline, &now, &d);
+	return ((int)(d.tv_sec * 1000 + d.tv_usec / 1000));
+}
+
+static long
+since_ms(const struct timeval *t0)
+{
+	struct timeval	 now, d;
+
+	gettimeofday(&now, NULL);
+	timersub(&now, t0, &d);
+	return (d.tv_sec * 1000 + d.tv_usec / 1000);
+}
+
+static void
+req_finish(struct etcd_req *q, struct etcd_result *r)
+{
+	if (q->timer != NULL)
+		event_free(q->timer);
+	if (q->chunks != NULL)
+		evbuffer_free(q->chunks);
+	free(q->body);
+	free(q->lasterr);
+	free(q->liveerr);
+	q->cb(r, q->arg);
+	free(q);
+}
+
+static void
+req_fail(struct etcd_req *q, const char *why)
+{
+	struct etcd_result *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		abort();	/* broken invariant: we cannot even report */
+	errf(&r->err, "%s (%zu attempt%s over %zu endpoint%s)", why,
+	    q->tries, q->tries == 1 ? "" : "s", q->e->url.nep,
+	    q->e->url.nep == 1 ? "" : "s");
+	req_finish(q, r);
+}
+
+/* The deadline passed: no quorum, or no endpoint up. */
+static void
+req_expired(struct etcd_req *q)
+{
+	char	 why[700];
+
+	snprintf(why, sizeof(why), "no etcd endpoint answered within %d ms "
+	    "(no quorum or all down?); last error: %s", q->e->total_ms,
+	    q->liveerr != NULL ? q->liveerr : q->lasterr != NULL ?
+	    q->lasterr : "timed out");
+	req_fail(q, why);
+}
+
+static void
+req_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	req_attempt(arg);
+}
+
+/* This attempt failed for a reason another endpoint may not share. */
+static void
+req_retry(struct etcd_req *q, const char *why, int live)
+{
+	struct timeval	 tv;
+	int		 left;
+
+	free(q->lasterr);
+	q->lasterr = strdup(why);
+	if (live) {
+		free(q->liveerr);
+		q->liveerr = strdup(why);
+	}
+	q->ep = (q->ep + 1) % q->e->url.nep;
+	if ((left = tv_ms_left(&q->deadline)) <= 0) {
+		req_expired(q);
+		return;
+	}
+	/* A full round failed: pause, the cluster may be electing. */
+	if (q->tries % q->e->url.nep == 0) {
+		left = left < ETCD_PAUSE_MS ? left : ETCD_PAUSE_MS;
+		tv.tv_sec = left / 1000;
+		tv.tv_usec = (left % 1000) * 1000;
+		evtimer_add(q->timer, &tv);
+	} else
+		req_attempt(q);
+}
+
+/* Keepalive is a stream: the first message is the answer. */
+static void
+req_chunk(struct evhttp_request *hr, void *arg)
+{
+	struct etcd_req	*q = arg;
+
+	evbuffer_add_buffer(q->chunks, evhttp_request_get_input_buffer(hr));
+}
+
+static void
+req_attempt(struct etcd_req *q)
+{
+	struct etcd		*e = q->e;
+	struct evhttp_request	*hr;
+	struct timeval		 tv;
+	char			 hosthdr[300];
+	int			 ms;
+
+	if ((ms = tv_ms_left(&q->deadline)) <= 0) {
+		req_expired(q);
+		return;
+	}
+	if (ms > e->attempt_ms)
+		ms = e->attempt_ms;
+	q->tries++;
+	gettimeofday(&q->t_attempt, NULL);
+	q->conn = evhttp_connection_base_new(e->base, NULL,
+	    e->url.ep[q->ep].host, e->url.ep[q->ep].port);
+	if (q->conn == NULL) {
+		req_retry(q, "cannot create connection", 0);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evhttp_connection_set_timeout_tv(q->conn, &tv);
+	evhttp_connection_set_retries(q->conn, 0);
+	evhttp_connection_set_max_body_size(q->conn, ETCD_MAX_BODY);
+	evhttp_connection_set_max_headers_size(q->conn, 64 * 1024);
+	if ((hr = evhttp_request_new(req_done, q)) == NULL) {
+		evhttp_connection_free(q->conn);
+		req_retry(q, "out of memory", 0);
+		return;
+	}
+	if (q->kind == R_KEEPALIVE) {
+		evbuffer_drain(q->chunks, evbuffer_get_length(q->chunks));
+		evhttp_request_set_chunked_cb(hr, req_chunk);
+	}
+	snprintf(hosthdr, sizeof(hosthdr), "%s:%u", e->url.ep[q->ep].host,
+	    e->url.ep[q->ep].port);
+	evhttp_add_header(evhttp_request_get_output_headers(hr), "Host",
+	    hosthdr);
+	evhttp_add_header(evhttp_request_get_output_headers(hr),
+	    "Content-Type", "application/json");
+	evbuffer_add(evhttp_request_get_output_buffer(hr), q->body,
+	    strlen(q->body));
+	if (evhttp_make_request(q->conn, hr, EVHTTP_REQ_POST, q->path) == -1) {
+		/* evhttp freed hr */
+		evhttp_connection_free(q->conn);
+		req_retry(q, "cannot send request", 0);
+		return;
+	}
+}
+
+/* Name the gateway's error: {"error": ..., "message": ..., "code": N}. */
+static void
+http_error(int code, json_t *j, char *buf, size_t len)
+{
+	const char	*m = json_string_value(json_object_get(j, "message"));
+
+	if (m == NULL)
+		m = json_string_value(json_object_get(j, "error"));
+	snprintf(buf, len, "etcd answered HTTP %d: %s", code,
+	    m != NULL ? m : "(no message)");
+}
+
+static void
+req_done(struct evhttp_request *hr, void *arg)
+{
+	struct etcd_req		*q = arg;
+	struct etcd_result	*r;
+	struct evbuffer		*in;
+	json_t			*j;
+	json_error_t		 jerr;
+	char			 why[512];
+	int			 code = hr != NULL ?
+				    evhttp_request_get_response_code(hr) : 0;
+
+	bury(q->e, q->conn);
+	q->conn = NULL;
+	if (code == 0) {
+		/* An attempt that used its whole timeout met a live member
+		 * that could not answer (no quorum); a quick one, a refusal. */
+		int ms = (int)(since_ms(&q->t_attempt));
+		int slow = ms + 50 >= q->e->attempt_ms;
+
+		snprintf(why, sizeof(why), "etcd at %s:%u %s after %d ms",
+		    q->e->url.ep[q->ep].host, q->e->url.ep[q->ep].port,
+		    slow ? "did not answer" : "refused or closed the connection",
+		    ms);
+		req_retry(q, why, slow);
+		return;
+	}
+	in = q->kind == R_KEEPALIVE ? q->chunks :
+	    evhttp_request_get_input_buffer(hr);
+	j = json_loadb((const char *)evbuffer_pullup(in, -1),
+	    evbuffer_get_length(in), JSON_DISABLE_EOF_CHECK, &jerr);
+	if (code != 200) {
+		http_error(code, j, why, sizeof(why));
+		json_decref(j);
+		/* 5xx: no leader, no quorum, timed out: another may do. */
+		if (code >= 500) {
+			req_retry(q, why, 1);
+			return;
+		}
+		req_fail(q, why);
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		abort();
+	if (!json_is_object(j))
+		r->err = strdup("etcd's answer is not a JSON object");
+	else
+		parse_answer(q, j, r);
+	json_decref(j);
+	q->e->cur = q->ep;
+	req_finish(q, r);
+}
+
+/* Queue a request; the body is taken (freed here on every path). */
+static int
+req_start(struct etcd *e, enum req_kind kind, const char *path, char *body,
+    etcd_cb cb, void *arg)
+{
+	struct etcd_req	*q;
+	struct timeval	 now, d;
+
+	if (body == NULL || (q = calloc(1, sizeof(*q))) == NULL) {
+		free(body);
+		return (-1);
+	}
+	q->e = e;
+	q->kind = kind;
+	q->path = path;
+	q->body = body;
+	q->cb = cb;
+	q->arg = arg;
+	q->ep = e->cur;
+	q->timer = evtimer_new(e->base, req_timer, q);
+	if (kind == R_KEEPALIVE)
+		q->chunks = evbuffer_new();
+	if (q->timer == NULL || (kind == R_KEEPALIVE && q->chunks == NULL)) {
+		if (q->timer != NULL)
+			event_free(q->timer);
+		free(body);
+		free(q);
+		return (-1);
+	}
+	gettimeofday(&now, NULL);
+	d.tv_sec = e->total_ms / 1000;
+	d.tv_usec = (e->total_ms % 1000) * 1000;
+	timeradd(&now, &d, &q->deadline);
+	req_attempt(q);
+	return (0);
+}
+
+/* json_pack + dump; NULL when out of memory. */
+static char *
+dump(json_t *j)
+{
+	char	*s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return (s);
+}
+
+int
+etcd_range(struct etcd *e, const char *key, int prefix, etcd_cb cb, void *arg)
+{
+	char	*k = b64_encode(key, strlen(key));
+	char	*end = prefix ? prefix_end_b64(key) : NULL;
+	json_t	*j;
+
+	if (k == NULL || (prefix && end == NULL)) {
+		free(k);
+		free(end);
+		return (-1);
+	}
+	j = json_pack("{ss}", "key", k);
+	if (j != NULL && end != NULL)
+		json_object_set_new(j, "range_end", json_string(end));
+	free(k);
+	free(end);
+	return (req_start(e, R_RANGE, "/v3/kv/range", dump(j), cb, arg));
+}
+
+int
+etcd_put(struct etcd *e, const char *key, const void *val, size_t len,
+    int64_t lease, etcd_cb cb, void *arg)
+{
+	char	*k = b64_encode(key, strlen(key)), *v = b64_encode(val, len);
+	char	 l[32];
+	json_t	*j = NULL;
+
+	snprintf(l, sizeof(l), "%lld", (long long)lease);
+	if (k != NULL && v != NULL)
+		j = json_pack("{ssss}", "key", k, "value", v);
+	if (j != NULL && lease != 0)
+		json_object_set_new(j, "lease", json_string(l));
+	free(k);
+	free(v);
+	return (req_start(e, R_PUT, "/v3/kv/put", dump(j), cb, arg));
+}
+
+/* One txn: if mod_revision(key) == rev then op else read the key. */
+static int
+cas(struct etcd *e, const char *key, json_t *op, int64_t rev, etcd_cb cb,
+    void *arg)
+{
+	char	*k = b64_encode(key, strlen(key));
+	char	 r[32];
+	json_t	*j = NULL;
+
+	snprintf(r, sizeof(r), "%lld", (long long)rev);
+	if (k != NULL && op != NULL)
+		j = json_pack("{s:[{s:s,s:s,s:s,s:s}],s:[o],s:[{s:{s:s}}]}",
+		    "compare", "key", k, "target", "MOD", "result", "EQUAL",
+		    "mod_revision", r, "success", op,
+		    "failure", "request_range", "key", k);
+	else
+		json_decref(op);
+	free(k);
+	return (req_start(e, R_TXN, "/v3/kv/txn", dump(j), cb, arg));
+}
+
+int
+etcd_cas_put(struct etcd *e, const char *key, const void *val, size_t len,
+    int64_t rev, etcd_cb cb, void *arg)
+{
+	char	*k = b64_encode(key, strlen(key)), *v = b64_encode(val, len);
+	json_t	*op = NULL;
+
+	if (k != NULL && v != NULL)
+		op = json_pack("{s:{ssss}}", "request_put", "key", k,
+		    "value", v);
+	free(k);
+	free(v);
+	return (cas(e, key, op, rev, cb, arg));
+}
+
+int
+etcd_cas_delete(struct etcd *e, const char *key, int64_t rev, etcd_cb cb,
+    void *arg)
+{
+	char	*k = b64_encode(key, strlen(key));
+	json_t	*op = k != NULL ? json_pack("{s:{ss}}", "request_delete_range",
+		    "key", k) : NULL;
+
+	free(k);
+	return (cas(e, key, op, rev, cb, arg));
+}
+
+int
+etcd_lease_grant(struct etcd *e, int64_t ttl, etcd_cb cb, void *arg)
+{
+	char	 t[32];
+
+	snprintf(t, sizeof(t), "%lld", (long long)ttl);
+	return (req_start(e, R_LEASE, "/v3/lease/grant",
+	    dump(json_pack("{ss}", "TTL", t)), cb, arg));
+}
+
+int
+etcd_lease_keepalive(struct etcd *e, int64_t id, etcd_cb cb, void *arg)
+{
+	char	 t[32];
+
+	snprintf(t, sizeof(t), "%lld", (long long)id);
+	return (req_start(e, R_KEEPALIVE, "/v3/lease/keepalive",
+	    dump(json_pack("{ss}", "ID", t)), cb, arg));
+}
+
+/* --- synchronous helper */
+
+void
+etcd_sync_cb(struct etcd_result *r, void *slot)
+{
+	*(struct etcd_result **)slot = r;
+}
+
+struct etcd_result *
+etcd_sync_wait(struct etcd *e, struct etcd_result **slot)
+{
+	while (*slot == NULL)
+		if (event_base_loop(e->base, EVLOOP_ONCE) == -1)
+			break;
+	return (*slot);
+}
+
+/* --- watch */
+
+static void
+watch_close(struct etcd_watch *w)
+{
+	if (w->conn != NULL)
+		evhttp_connection_free(w->conn);	/* frees hreq too */
+	w->conn = NULL;
+	w->hreq = NULL;
+	evbuffer_drain(w->line, evbuffer_get_length(w->line));
+}
+
+static void
+watch_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	watch_connect(arg);
+}
+
+/*
+ * The stream broke: say so once, then reconnect to the next endpoint from
+ * the timer (we may be inside evhttp's callback, which still uses the
+ * connection; watch_connect frees it).
+ */
+static void
+watch_broken(struct etcd_watch *w, const char *why)
+{
+	struct etcd_watch_msg	 m;
+	struct timeval		 tv = { 0, WATCH_RETRY_MS * 1000 };
+
+	memset(&m, 0, sizeof(m));
+	m.err = why;
+	m.revision = w->rev;
+	w->broken = 1;
+	evbuffer_drain(w->line, evbuffer_get_length(w->line));
+	w->ep = (w->ep + 1) % w->e->url.nep;
+	evtimer_add(w->timer, &tv);
+	w->cb(&m, w->arg);
+}
+
+/* One message of the stream: {"result": {header, created, events}}. */
+static int
+watch_message(struct etcd_watch *w, const char *s, size_t len)
+{
+	struct etcd_watch_msg	 m;
+	struct etcd_event	*ev = NULL;
+	json_t			*j, *res, *evs, *o;
+	json_error_t		 jerr;
+	size_t			 i, n = 0;
+	int			 rc = 0;
+
+	if ((j = json_loadb(s, len, 0, &jerr)) == NULL)
+		return (-1);
+	memset(&m, 0, sizeof(m));
+	if ((res = json_object_get(j, "result")) == NULL) {
+		json_decref(j);
+		return (-1);
+	}
+	m.created = json_is_true(json_object_get(res, "created"));
+	m.revision = jint(json_object_get(res, "header"), "revision");
+	if (jint(res, "compact_revision") != 0 ||
+	    json_is_true(json_object_get(res, "canceled"))) {
+		json_decref(j);
+		return (-2);
+	}
+	evs = json_object_get(res, "events");
+	if (json_array_size(evs) > 0 &&
+	    (ev = calloc(json_array_size(evs), sizeof(*ev))) == NULL)
+		rc = -1;
+	for (i = 0; rc == 0 && i < json_array_size(evs); i++) {
+		o = json_array_get(evs, i);
+		ev[i].type = json_is_string(json_object_get(o, "type")) &&
+		    strcmp(json_string_value(json_object_get(o, "type")),
+		    "DELETE") == 0 ? ETCD_DELETE : ETCD_PUT;
+		if (parse_kv(json_object_get(o, "kv"), &ev[i].kv) == -1)
+			rc = -1;
+		n++;
+		if (ev[i].kv.mod_rev >= w->rev)
+			w->rev = ev[i].kv.mod_rev + 1;
+	}
+	if (rc == 0 && m.created && w->rev == 0)
+		w->rev = m.revision + 1;
+	m.ev = ev;
+	m.nev = n;
+	if (rc == 0 && (m.created || n > 0))
+		w->cb(&m, w->arg);
+	for (i = 0; i < n; i++) {
+		free(ev[i].kv.key);
+		free(ev[i].kv.val);
+	}
+	free(ev);
+	json_decref(j);
+	return (rc);
+}
+
+static void
+watch_chunk(struct evhttp_request *hr, void *arg)
+{
+	struct etcd_watch	*w = arg;
+	struct evbuffer_ptr	 p;
+	size_t			 len;
+	int			 rc;
+
+	evbuffer_add_buffer(w->line, evhttp_request_get_input_buffer(hr));
+	while (!w->broken) {
+		p = evbuffer_search(w->line, "\n", 1, NULL);
+		if (p.pos == -1)
+			break;
+		len = (size_t)p.pos;
+		rc = watch_message(w,
+		    (const char *)evbuffer_pullup(w->line, (ev_ssize_t)len), len);
+		evbuffer_drain(w->line, len + 1);
+		if (rc == -2) {
+			/* History gone: the caller must re-read everything. */
+			w->rev = 0;
+			watch_broken(w, "watch compacted or canceled; "
+			    "restarting from now");
+			return;
+		}
+		if (rc == -1) {
+			watch_broken(w, "bad watch message from etcd");
+			return;
+		}
+	}
+	if (!w->broken && evbuffer_get_length(w->line) > ETCD_MAX_LINE)
+		watch_broken(w, "watch message too long");
+}
+
+static void
+watch_done(struct evhttp_request *hr, void *arg)
+{
+	struct etcd_watch	*w = arg;
+	char			 why[300];
+
+	w->hreq = NULL;		/* evhttp frees it after this */
+	if (w->broken)
+		return;
+	snprintf(why, sizeof(why), "watch stream from %s:%u ended (HTTP %d)",
+	    w->e->url.ep[w->ep].host, w->e->url.ep[w->ep].port,
+	    hr != NULL ? evhttp_request_get_response_code(hr) : 0);
+	watch_broken(w, why);
+}
+
+static void
+watch_connect(struct etcd_watch *w)
+{
+	struct evhttp_request	*hr;
+	json_t			*j;
+	char			*body, rev[32], hosthdr[300];
+
+	watch_close(w);
+	w->broken = 0;
+	w->conn = evhttp_connection_base_new(w->e->base, NULL,
+	    w->e->url.ep[w->ep].host, w->e->url.ep[w->ep].port);
+	snprintf(rev, sizeof(rev), "%lld", (long long)w->rev);
+	j = json_pack("{s:{ssss}}", "create_request", "key", w->key,
+	    "start_revision", rev);
+	if (j != NULL && w->end != NULL)
+		json_object_set_new(json_object_get(j, "create_request"),
+		    "range_end", json_string(w->end));
+	body = dump(j);
+	if (w->conn == NULL || body == NULL ||
+	    (hr = evhttp_request_new(watch_done, w)) == NULL) {
+		free(body);
+		watch_broken(w, "out of memory");
+		return;
+	}
+	/* No read timeout: a quiet watch is normal (planned: progress). */
+	evhttp_connection_set_retries(w->conn, 0);
+	evhttp_connection_set_max_headers_size(w->conn, 64 * 1024);
+	evhttp_request_set_chunked_cb(hr, watch_chunk);
+	snprintf(hosthdr, sizeof(hosthdr), "%s:%u", w->e->url.ep[w->ep].host,
+	    w->e->url.ep[w->ep].port);
+	evhttp_add_header(evhttp_request_get_output_headers(hr), "Host",
+	    hosthdr);
+	evhttp_add_header(evhttp_request_get_output_headers(hr),
+	    "Content-Type", "application/json");
+	evbuffer_add(evhttp_request_get_output_buffer(hr), body, strlen(body));
+	free(body);
+	if (evhttp_make_request(w->conn, hr, EVHTTP_REQ_POST,
+	    "/v3/watch") == -1) {
+		watch_broken(w, "cannot send watch request");
+		return;
+	}
+	w->hreq = hr;
+}
+
+struct etcd_watch *
+etcd_watch(struct etcd *e, const char *key, int prefix, int64_t rev,
+    etcd_watch_cb cb, void *arg)
+{
+	struct etcd_watch	*w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return (NULL);
+	w->e = e;
+	w->rev = rev;
+	w->cb = cb;
+	w->arg = arg;
+	w->ep = e->cur;
+	w->key = b64_encode(key, strlen(key));
+	w->end = prefix ? prefix_end_b64(key) : NULL;
+	w->line = evbuffer_new();
+	w->timer = evtimer_new(e->base, watch_timer, w);
+	if (w->key == NULL || (prefix && w->end == NULL) || w->line == NULL ||
+	    w->timer == NULL) {
+		etcd_watch_cancel(w);
+		return (NULL);
+	}
+	watch_connect(w);
+	return (w);
+}
+
+void
+etcd_watch_cancel(struct etcd_watch *w)
+{
+	if (w == NULL)
+		return;
+	if (w->line != NULL)
+		watch_close(w);
+	if (w->timer != NULL)
+		event_free(w->timer);
+	if (w->line != NULL)
+		evbuffer_free(w->line);
+	free(w->key);
+	free(w->end);
+	free(w);
+}

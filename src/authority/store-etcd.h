@@ -1,0 +1,99 @@
+/*
+ * store-etcd.h: a small asynchronous etcd v3 client for the authority,
+ * over etcd's JSON gRPC gateway (/v3/kv/range, put, deleterange, txn,
+ * /v3/watch, /v3/lease/grant, /v3/lease/keepalive) with libevent's evhttp.
+ * Every request has a deadline and fails over across the URL's endpoints;
+ * every response has a size bound. Keys are full keys (the caller adds
+ * the prefix); values are bytes.
+ */
+#ifndef MANDOS_STORE_ETCD_H
+#define MANDOS_STORE_ETCD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct etcd;
+struct etcd_watch;
+
+#define ETCD_MAX_EP	16		/* endpoints in one URL */
+#define ETCD_MAX_BODY	(64u << 20)	/* one unary response */
+#define ETCD_MAX_LINE	(16u << 20)	/* one watch message */
+
+/* etcd://HOST:PORT[,HOST:PORT...]/PREFIX, parsed. */
+struct etcd_url {
+	struct {
+		char	 host[256];
+		uint16_t port;
+	}		 ep[ETCD_MAX_EP];
+	size_t		 nep;
+	int		 tls;		/* etcds:// (not yet supported) */
+	char		 prefix[512];	/* "/mandos": leading '/', no trailing '/' */
+};
+
+struct etcd_kv {
+	char		*key;
+	unsigned char	*val;		/* NUL-terminated for convenience */
+	size_t		 vlen;
+	int64_t		 create_rev, mod_rev, version;
+};
+
+/* One answer, owned by the callback (free with etcd_result_free). */
+struct etcd_result {
+	char		*err;		/* NULL on success, else why */
+	int64_t		 revision;	/* the store's revision (header) */
+	int		 succeeded;	/* txn: the compare held */
+	struct etcd_kv	*kvs;		/* range; failed CAS: the current kv */
+	size_t		 nkvs;
+	int64_t		 lease_id, ttl;	/* lease grant / keepalive */
+};
+
+typedef void	(*etcd_cb)(struct etcd_result *, void *);
+
+enum etcd_ev_type { ETCD_PUT, ETCD_DELETE };
+struct etcd_event {
+	enum etcd_ev_type type;
+	struct etcd_kv	 kv;
+};
+/* One watch message: created (the watch is live), events, or an error. */
+struct etcd_watch_msg {
+	int		 created;
+	int64_t		 revision;
+	const struct etcd_event *ev;
+	size_t		 nev;
+	const char	*err;		/* the stream broke; it reconnects */
+};
+typedef void	(*etcd_watch_cb)(const struct etcd_watch_msg *, void *);
+
+int	 etcd_url_parse(const char *, struct etcd_url *, char **errstr);
+
+struct etcd *etcd_new(struct event_base *, const char *url, char **errstr);
+void	 etcd_free(struct etcd *);
+const char *etcd_prefix(const struct etcd *);
+/* Whole-operation deadline and per-attempt timeout, in ms (4000, 1500). */
+void	 etcd_set_timeouts(struct etcd *, int total_ms, int attempt_ms);
+
+/* Asynchronous calls: 0 once queued (cb is then called exactly once). */
+int	 etcd_range(struct etcd *, const char *key, int prefix, etcd_cb, void *);
+int	 etcd_put(struct etcd *, const char *key, const void *, size_t,
+	    int64_t lease, etcd_cb, void *);
+/* Put or delete only if the key's mod_revision is rev (0: absent). */
+int	 etcd_cas_put(struct etcd *, const char *key, const void *, size_t,
+	    int64_t rev, etcd_cb, void *);
+int	 etcd_cas_delete(struct etcd *, const char *key, int64_t rev,
+	    etcd_cb, void *);
+int	 etcd_lease_grant(struct etcd *, int64_t ttl, etcd_cb, void *);
+int	 etcd_lease_keepalive(struct etcd *, int64_t id, etcd_cb, void *);
+
+/* Watch key (or the prefix) from rev (0: now); reconnects by itself. */
+struct etcd_watch *etcd_watch(struct etcd *, const char *key, int prefix,
+	    int64_t rev, etcd_watch_cb, void *);
+void	 etcd_watch_cancel(struct etcd_watch *);
+
+void	 etcd_result_free(struct etcd_result *);
+
+/* Synchronous use (mandosctl): pass etcd_sync_cb with &slot, then wait. */
+void	 etcd_sync_cb(struct etcd_result *, void *slot);
+struct etcd_result *etcd_sync_wait(struct etcd *, struct etcd_result **slot);
+
+#endif
