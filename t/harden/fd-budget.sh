@@ -68,9 +68,12 @@ ok "ulimit -n 128, 600 idle connections: $idle ticks idle, $lines log lines, sto
 stop
 
 # A full table for real: --max-connections above the Mandos port's share and
-# 200 silent peers there, so accept fails with EMFILE on every listener.
-# Nobody spins: the listeners pause, a line a minute at most.
-start --metrics-listen 127.0.0.1:0 --max-connections 200 --version-timeout 60s
+# 200 silent peers there, so accept fails with EMFILE. The Mandos port is a
+# network worker's (one here, with a table of its own, also 128); the
+# authority's control and metrics listeners stop at their caps. Nobody
+# spins: the listeners pause, a line a minute at most.
+start --metrics-listen 127.0.0.1:0 --max-connections 200 --version-timeout 60s \
+    --workers 1
 MPORT=$(sed -n 's|.*metrics on http://\(.*\)/metrics.*|\1|p' "$MLOG" | head -n1)
 MPORT=${MPORT##*:}
 python3 - "$PORT" "$MPORT" "$SOCK" "$T/held2" <<'PY' &
@@ -97,18 +100,24 @@ HP=$!
 EXTRA_PIDS+=("$HP")
 wait_for 20 test -s "$T/held2" || fail "could not open the connections"
 sleep 1
+WPID=
+for p in $(cat /proc/"$MPID"/task/*/children); do
+	[ "$(cat /proc/"$p"/comm 2>/dev/null)" = mandosd-w0 ] && WPID=$p
+done
+[ -n "$WPID" ] || fail "no network worker"
+both() { echo $(( $(cpu_ticks "$MPID") + $(cpu_ticks "$WPID") )); }
 l0=$(wc -l <"$MLOG")
-c2=$(cpu_ticks "$MPID"); sleep 3; c3=$(cpu_ticks "$MPID")
+c2=$(both); sleep 3; c3=$(both)
 l1=$(wc -l <"$MLOG")
 idle=$(( c3 - c2 ))
 lines=$(sed -n "$((l0+1)),${l1}p" "$MLOG" | grep -vc "^mandosd: conn [0-9]* .* result=")
-fds=$(ls /proc/"$MPID"/fd | wc -l)
-echo "descriptors in use: $fds of 128; cpu $idle ticks in 3 s; $lines log lines"
+fds=$(ls /proc/"$WPID"/fd | wc -l)
+echo "the worker's descriptors in use: $fds of 128; cpu (authority and worker) $idle ticks in 3 s; $lines log lines"
 [ "$fds" -ge 120 ] || fail "the table is not full ($fds): the test does not test EMFILE"
 [ "$idle" -le 9 ] || fail "out of descriptors: $idle ticks (of 300) in 3 s"
 [ "$lines" -le 5 ] || { sed -n "$((l0+1)),${l1}p" "$MLOG" | head; fail "out of descriptors: $lines log lines in 3 s"; }
 kill "$HP"; wait "$HP" 2>/dev/null
 storm 0 20 50 -C 5 -t 20 >"$T/storm.out" 2>&1 || { cat "$T/storm.out"; fail "storm after EMFILE"; }
 wait_for 15 ctl --stats >/dev/null 2>&1 || fail "control never answered after EMFILE"
-ok "EMFILE on every listener: $idle ticks in 3 s, $lines log lines; storm and control fine after"
+ok "EMFILE on the worker's listener, the authority's at their caps: $idle ticks in 3 s, $lines log lines; storm and control fine after"
 stop
