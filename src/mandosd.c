@@ -570,6 +570,14 @@ parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
 	/* Valgrind cannot follow a worker through a seccomp filter. */
 	pc->seccomp = !(RUNNING_ON_VALGRIND || (getenv("LD_PRELOAD") != NULL &&
 	    strstr(getenv("LD_PRELOAD"), "vgpreload") != NULL));
+	/* Test hook, like MANDOSD_TEST_WORKER0: t/harden/fault-clock.sh's
+	 * libfaketime re-reads its offset file in every process, and the
+	 * filter (rightly) kills a worker that opens a file. */
+	if (getenv("MANDOSD_TEST_NO_SECCOMP") != NULL) {
+		log_warnx("MANDOSD_TEST_NO_SECCOMP: workers without their "
+		    "seccomp filter");
+		pc->seccomp = 0;
+	}
 #ifdef MANDOSD_SANITIZERS
 	/* An ASan/UBSan report opens its log_path file, and LeakSanitizer's
 	 * exit-time check starts a tracing thread: both need the worker
