@@ -104,6 +104,7 @@ run)
 	for n in $names; do
 		[ -x "$FUZZ_OUT/fuzz_$n" ] || continue
 		mkdir -p "$FUZZ_OUT/$n/corpus"
+		touch "$FUZZ_OUT/$n/.start"	# crash files older than this are old news
 		t0=$(date +%s)
 		# New inputs go to the build tree's corpus, the seeds stay as they are.
 		( cd "$FUZZ_OUT/$n" && "$FUZZ_OUT/fuzz_$n" -max_total_time="$FUZZ_SECONDS" \
@@ -113,7 +114,7 @@ run)
 		r=$?
 		stats=$(grep -E '^stat::number_of_executed_units' "$FUZZ_OUT/$n.log" | awk '{print $2}')
 		if [ "$r" -ne 0 ]; then
-			echo "FAIL: fuzz_$n ($(( $(date +%s) - t0 )) s): see $FUZZ_OUT/$n.log; the input is $(ls "$FUZZ_OUT/$n"/crash-* "$FUZZ_OUT/$n"/leak-* "$FUZZ_OUT/$n"/timeout-* 2>/dev/null | tr '\n' ' ')"
+			echo "FAIL: fuzz_$n ($(( $(date +%s) - t0 )) s): see $FUZZ_OUT/$n.log; the input is $(find "$FUZZ_OUT/$n" -maxdepth 1 -newer "$FUZZ_OUT/$n/.start" \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | tr '\n' ' ')"
 			tail -n 40 "$FUZZ_OUT/$n.log"
 			rc=1
 		else
