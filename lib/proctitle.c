@@ -25,6 +25,9 @@ static char	 proctitle_prog[16] = "?";
 /* Our copy of environ. Kept here too: glibc's exit-time clean-up (run by
  * valgrind) sets environ to NULL, and the copy must not look leaked. */
 static char	**volatile proctitle_env;	/* volatile: not optimized away */
+/* Every copied string, also those unsetenv() later drops from environ
+ * (LISTEN_FDS...): LeakSanitizer must not see them as leaked. */
+static char	**volatile proctitle_env_all;
 
 static void	 proctitle_comm(const char *);
 
@@ -50,8 +53,9 @@ proctitle_init(int argc, char **argv)
 	/* Copy environ: getenv/setenv must not see the title (startup:
 	 * xmalloc's exit on failure is fine). */
 	env = xcalloc(n + 1, sizeof(*env));
+	proctitle_env_all = xcalloc(n + 1, sizeof(*env));
 	for (i = 0; i < n; i++)
-		env[i] = xstrdup(environ[i]);
+		env[i] = proctitle_env_all[i] = xstrdup(environ[i]);
 	environ = proctitle_env = env;
 	proctitle_base = argv[0];
 	proctitle_len = (size_t)(end - argv[0]);

@@ -33,6 +33,14 @@ at_most epoll_ctl 2.5	# ADD at accept, DEL at close
 at_most fcntl 0.1	# accept4 sets the flags
 at_most setsockopt 0.1	# TCP_NODELAY comes from the listener
 at_most write 4.5	# the three frames; the authority's outcome line
+# The sanitizer build: ASan's allocator maps memory in small pieces
+# (mmap 10.8 a handshake): not ours to count.
+if [ -n "${MANDOSD_SAN_RUN:-}" ]; then
+	t=$(awk -v t="$(per total)" -v a="$(per mmap)" -v b="$(per munmap)" \
+	    'BEGIN { printf "%.2f", t - a - b }')
+	echo "sanitizer build: total without mmap and munmap: $t"
+	sed -i "s/^total .*/total $t/" "$T/calls"
+fi
 at_most total 25
 ok "system calls per handshake: recvfrom $(per recvfrom), sendmsg $(per sendmsg), epoll_ctl $(per epoll_ctl), total $(per total)"
 echo "PASS"

@@ -20,6 +20,8 @@ cat >"$MANDOSD" <<SH
 # workers too: they run without their seccomp filter here (the hook says so
 # in the log), else the first re-read kills them with SIGSYS.
 export MANDOSD_TEST_NO_SECCOMP=1
+# The sanitizer build: libfaketime comes before ASan's runtime.
+[ -z "${MANDOSD_SAN_RUN:-}" ] || export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 export LD_PRELOAD=$FT FAKETIME_TIMESTAMP_FILE=$T/offset FAKETIME_CACHE_DURATION=1 DONT_FAKE_MONOTONIC=1
 exec $REAL "\$@"
 SH
