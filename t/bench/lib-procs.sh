@@ -15,6 +15,24 @@ all_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
+die() { echo "$BENCH.sh: $*" >&2; exit 2; }
+# bench_init NAME [COUNT]: the settings both benchmarks take from the
+# environment (see their headers), the programs, and a temp dir in $work.
+bench_init() {
+	BENCH=$1
+	BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
+	COUNT=${2:-20000}
+	CLIENTS=${CLIENTS:-1000}
+	CONC=${CONC:-200}
+	WARMUP=${WARMUP:-1000}
+	REPEAT=${REPEAT:-3}
+	STORM=$BUILD/clients/mandos-storm
+	MANDOSD=$BUILD/src/mandosd
+	[ -x "$STORM" ] && [ -x "$MANDOSD" ] || die "no mandosd or mandos-storm in $BUILD"
+	work=$(mktemp -d "/tmp/bench-$BENCH.XXXXXX") || die "mktemp"
+	spid=""
+}
+
 # free_port P: the first port from P on with no listener.
 free_port() {
 	local p=$1

@@ -8,20 +8,9 @@
 # Run from a build directory (BUILD=...); COUNT (20000), CLIENTS (1000),
 # CONC (200), WARMUP (1000), REPEAT (3), PORT (20801, first port tried).
 set -uo pipefail
-die() { echo "scale.sh: $*" >&2; exit 2; }
-BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
-COUNT=${1:-20000}
-CLIENTS=${CLIENTS:-1000}
-CONC=${CONC:-200}
-WARMUP=${WARMUP:-1000}
-REPEAT=${REPEAT:-3}
-STORM=$BUILD/clients/mandos-storm
-MANDOSD=$BUILD/src/mandosd
-[ -x "$STORM" ] && [ -x "$MANDOSD" ] || die "no mandosd or mandos-storm in $BUILD"
-command -v taskset >/dev/null || die "taskset missing"
-work=$(mktemp -d /tmp/bench-scale.XXXXXX) || die "mktemp"
-spid=""
 . "$(dirname "$0")/lib-procs.sh"
+bench_init scale "${1:-}"
+command -v taskset >/dev/null || die "taskset missing"
 trap 'stop_server; rm -rf -- "$work"' EXIT
 trap 'exit 130' INT TERM
 ulimit -n 65536 2>/dev/null || true

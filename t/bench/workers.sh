@@ -10,19 +10,8 @@
 # Run from a build directory (BUILD=...); COUNT (20000), CLIENTS (1000),
 # CONC (200), WARMUP (1000), REPEAT (3), PORT (20781, first port tried).
 set -uo pipefail
-die() { echo "workers.sh: $*" >&2; exit 2; }
-BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
-COUNT=${1:-20000}
-CLIENTS=${CLIENTS:-1000}
-CONC=${CONC:-200}
-WARMUP=${WARMUP:-1000}
-REPEAT=${REPEAT:-3}
-STORM=$BUILD/clients/mandos-storm
-MANDOSD=$BUILD/src/mandosd
-[ -x "$STORM" ] && [ -x "$MANDOSD" ] || die "no mandosd or mandos-storm in $BUILD"
-work=$(mktemp -d /tmp/bench-workers.XXXXXX) || die "mktemp"
-spid=""
 . "$(dirname "$0")/lib-procs.sh"
+bench_init workers "${1:-}"
 trap 'stop_server; rm -rf -- "$work"' EXIT
 trap 'exit 130' INT TERM
 ulimit -n 65536 2>/dev/null || true
