@@ -795,24 +795,29 @@ etcd_cas_delete(struct etcd *e, const char *key, int64_t rev, etcd_cb cb,
 	return (cas(e, key, op, rev, cb, arg));
 }
 
-int
-etcd_lease_grant(struct etcd *e, int64_t ttl, etcd_cb cb, void *arg)
+/* A lease request: one int64 field, sent as a string as the gateway wants. */
+static int
+lease_req(struct etcd *e, enum req_kind kind, const char *path,
+    const char *field, int64_t v, etcd_cb cb, void *arg)
 {
 	char	 t[32];
 
-	snprintf(t, sizeof(t), "%lld", (long long)ttl);
-	return (req_start(e, R_LEASE, "/v3/lease/grant",
-	    dump(json_pack("{ss}", "TTL", t)), cb, arg));
+	snprintf(t, sizeof(t), "%lld", (long long)v);
+	return (req_start(e, kind, path, dump(json_pack("{ss}", field, t)),
+	    cb, arg));
+}
+
+int
+etcd_lease_grant(struct etcd *e, int64_t ttl, etcd_cb cb, void *arg)
+{
+	return (lease_req(e, R_LEASE, "/v3/lease/grant", "TTL", ttl, cb, arg));
 }
 
 int
 etcd_lease_keepalive(struct etcd *e, int64_t id, etcd_cb cb, void *arg)
 {
-	char	 t[32];
-
-	snprintf(t, sizeof(t), "%lld", (long long)id);
-	return (req_start(e, R_KEEPALIVE, "/v3/lease/keepalive",
-	    dump(json_pack("{ss}", "ID", t)), cb, arg));
+	return (lease_req(e, R_KEEPALIVE, "/v3/lease/keepalive", "ID", id,
+	    cb, arg));
 }
 
 /* --- synchronous helper */
