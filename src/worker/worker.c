@@ -43,6 +43,9 @@ static struct bufferevent *worker_bev;
 static struct event	*worker_rev, *worker_stats_ev;
 static int		 worker_fd = -1;
 static uint8_t		 worker_rbuf[2 * MSG_FRAME_MAX];	/* may hold a secret */
+static uint8_t		 worker_obuf[16384];	/* frames of this round, no secret */
+static size_t		 worker_olen;
+static struct event	*worker_flush_ev;	/* made active: sends worker_obuf */
 static size_t		 worker_rlen;
 static size_t		 worker_cap;	/* connections at most */
 static int		 worker_accepting;
@@ -116,22 +119,48 @@ worker_write(struct bufferevent *bev, const uint8_t *buf, size_t n)
 		bufferevent_write(bev, buf + w, n - (size_t)w);
 }
 
+/*
+ * Frames wait in worker_obuf until the loop has run every callback of this
+ * round (worker_flush_ev is made active, not added): the LOOKUPs and DONEs
+ * of one round leave in one write, and wake the authority once.
+ */
 void
 worker_send(struct msg *m)
 {
-	static uint8_t	 buf[MSG_HDR_LEN + 256];	/* a worker sends small frames */
 	size_t		 n;
 
 	if (worker_bev == NULL)
 		return;
-	n = msg_encode(m, buf);
 	if (evbuffer_get_length(bufferevent_get_output(worker_bev)) >
 	    WORKER_OUT_MAX) {
 		log_warnx("worker: the authority does not read; stopping");
 		event_base_loopbreak(worker_base);
 		return;
 	}
-	worker_write(worker_bev, buf, n);
+	if (worker_olen + MSG_HDR_LEN + 256 > sizeof(worker_obuf))
+		worker_flush();
+	n = msg_encode(m, worker_obuf + worker_olen);
+	worker_olen += n;
+	if (worker_flush_ev != NULL)
+		event_active(worker_flush_ev, EV_WRITE, 1);
+	else
+		worker_flush();
+}
+
+/* Send what this round queued: one write (the socket's leftover queued). */
+void
+worker_flush(void)
+{
+	if (worker_olen == 0 || worker_bev == NULL)
+		return;
+	worker_write(worker_bev, worker_obuf, worker_olen);
+	worker_olen = 0;
+}
+
+static void
+worker_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	worker_flush();
 }
 
 static void
@@ -312,6 +341,7 @@ worker_main(int argc, char **argv)
 	    worker_read, NULL);
 	event_add(worker_rev, NULL);
 	worker_stats_ev = evtimer_new(worker_base, worker_stats_cb, NULL);
+	worker_flush_ev = event_new(worker_base, -1, 0, worker_flush_cb, NULL);
 	sigev[0] = evsignal_new(worker_base, SIGTERM, worker_signal, NULL);
 	sigev[1] = evsignal_new(worker_base, SIGINT, worker_signal, NULL);
 	for (i = 0; i < 2; i++)
@@ -339,12 +369,15 @@ worker_main(int argc, char **argv)
 	conn_close_all();
 	acc_close();	/* and the connections waiting for a slot */
 	fair_shutdown();
+	worker_flush();		/* the last DONEs: the loop no longer runs */
 	/* What is still queued for the authority is best effort now. */
 	bufferevent_free(worker_bev);
 	worker_bev = NULL;
 	close(worker_fd);
 	event_free(worker_rev);
 	event_free(worker_stats_ev);
+	event_free(worker_flush_ev);
+	worker_flush_ev = NULL;
 	for (i = 0; i < 2; i++)
 		event_free(sigev[i]);
 	event_base_free(worker_base);

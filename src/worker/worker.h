@@ -7,6 +7,8 @@
 int	 worker_main(int argc, char **argv);
 /* Queue a message to the authority (MSG_LOOKUP, MSG_DONE). */
 void	 worker_send(struct msg *);
+/* Send the frames queued so far now (the loop sends them at the end of its round). */
+void	 worker_flush(void);
 /* The counters that travel to the authority. */
 void	 worker_stats(struct msg_stats *);
 /* Something counted changed: tell the authority soon. */
