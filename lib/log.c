@@ -7,19 +7,27 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static int	 log_to_stderr = 1;
 static int	 log_level_verbose;
 static const char *log_ident = "mandos";
+/* Held info and debug lines (stderr only): one write for a batch of them. */
+static char	 log_held[8192];
+static size_t	 log_heldlen;
+static int	 log_holding;
 
+static void	 log_flush(void);
 static void	 log_vwrite(int, const char *, va_list, const char *) LOG_PRINTF(2, 0);
 
 /* Choose the destination; ident prefixes stderr lines and names syslog. */
 void
 log_init(const char *ident, int to_stderr, int verbose)
 {
+	log_flush();	/* held lines go where they were meant for */
+	log_holding = 0;
 	log_ident = ident;
 	log_to_stderr = to_stderr;
 	log_level_verbose = verbose;
@@ -35,19 +43,55 @@ log_verbose(void)
 	return (log_level_verbose);
 }
 
+static void
+log_flush(void)
+{
+	if (log_heldlen > 0)
+		(void)write(STDERR_FILENO, log_held, log_heldlen);
+	log_heldlen = 0;
+}
+
+/*
+ * While on, info and debug lines for stderr are kept (bounded) and written
+ * together when it is turned off: the authority's outcome lines of one
+ * batch of channel frames cost one write. A warning or worse flushes them
+ * and goes at once, so that nothing is held when the process dies.
+ */
+void
+log_hold(int on)
+{
+	if (!on)
+		log_flush();
+	log_holding = on;
+}
+
 /* Format one message and send it; suffix (strerror) may be NULL. */
 static void
 log_vwrite(int prio, const char *fmt, va_list ap, const char *suffix)
 {
-	char	 msg[1024];
-	int	 saved = errno;
+	char	 msg[1024], line[1200];
+	int	 saved = errno, n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_to_stderr) {
-		if (suffix != NULL)
-			fprintf(stderr, "%s: %s: %s\n", log_ident, msg, suffix);
-		else
-			fprintf(stderr, "%s: %s\n", log_ident, msg);
+		/* One write per line (stderr is unbuffered anyway). */
+		n = snprintf(line, sizeof(line), "%s: %s%s%s\n", log_ident, msg,
+		    suffix != NULL ? ": " : "", suffix != NULL ? suffix : "");
+		if (n < 0)
+			n = 0;
+		if ((size_t)n >= sizeof(line)) {
+			n = sizeof(line) - 1;
+			line[n - 1] = '\n';
+		}
+		if (log_holding && prio >= LOG_INFO) {
+			if (log_heldlen + (size_t)n > sizeof(log_held))
+				log_flush();
+			memcpy(log_held + log_heldlen, line, (size_t)n);
+			log_heldlen += (size_t)n;
+		} else {
+			log_flush();
+			(void)write(STDERR_FILENO, line, (size_t)n);
+		}
 	} else if (suffix != NULL)
 		syslog(prio, "%s: %s", msg, suffix);
 	else

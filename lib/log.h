@@ -8,6 +8,8 @@
 
 void	log_init(const char *ident, int to_stderr, int verbose);
 int	log_verbose(void);
+/* 1: hold info/debug lines for stderr; 0: write the held ones (one write). */
+void	log_hold(int);
 void	log_warn(const char *, ...) LOG_PRINTF(1, 2);	/* appends strerror(errno) */
 void	log_warnx(const char *, ...) LOG_PRINTF(1, 2);
 void	log_info(const char *, ...) LOG_PRINTF(1, 2);

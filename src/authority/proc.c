@@ -38,11 +38,13 @@
 #define PROC_BACKOFF_MAX_MS	10000
 #define PROC_STOP_WAIT_MS	5000		/* then SIGKILL at shutdown */
 #define PROC_LOG_LINE_MAX	1024		/* a worker's log line, at most */
+#define PROC_RBUF		16384		/* a worker's frames are < 256 bytes */
 
 struct worker {
 	unsigned		 index;
 	pid_t			 pid;		/* 0: not running */
-	struct bufferevent	*bev;
+	struct bufferevent	*bev;		/* writes; reading is rev's */
+	struct event		*rev;		/* its frames, read into rbuf */
 	struct bufferevent	*logbev;	/* its stderr, when we use syslog */
 	struct event		*respawn_ev;
 	struct event		*end_ev;	/* deferred end (protocol error) */
@@ -52,6 +54,8 @@ struct worker {
 	int			 slot_reported;	/* this slot's first worker reported */
 	int			 hello;		/* this process has reported in */
 	struct msg_stats	 stats;		/* as last reported */
+	size_t			 rlen;
+	uint8_t			 rbuf[PROC_RBUF];	/* never a secret */
 };
 
 static struct worker	 proc_w[PROC_MAX_WORKERS];
@@ -65,9 +69,16 @@ static void		(*proc_serving)(void);
 static unsigned		 proc_nreported;
 static int		 proc_live;	/* serving() ran: workers may accept */
 static pid_t		 proc_owner;	/* the authority (atexit runs in forks too) */
+/* The answers to one read's frames leave in one write (proc_flush). */
+static struct worker	*proc_batch;
+static uint8_t		 proc_bbuf[2 * MSG_FRAME_MAX];	/* secrets: wiped */
+static size_t		 proc_blen;
+static struct worker	*proc_bw;	/* whose answers proc_bbuf holds */
 
 static void	 proc_spawn(struct worker *);
 static void	 proc_log_close(struct worker *);
+static void	 proc_flush(void);
+static void	 proc_read(evutil_socket_t, short, void *);
 static int	 proc_lmine(unsigned, size_t);
 
 /* Worker w's connection cap: its share of a configured total. */
@@ -120,6 +131,10 @@ proc_lost(struct worker *w)
 	char		 how[64];
 	int		 st;
 
+	if (w->rev != NULL)
+		event_free(w->rev);
+	w->rev = NULL;
+	w->rlen = 0;
 	bufferevent_free(w->bev);
 	w->bev = NULL;
 	proc_log_close(w);
@@ -163,7 +178,7 @@ proc_end_later(struct worker *w, const char *why)
 	if (w->end_why != NULL)
 		return;
 	w->end_why = why;
-	bufferevent_disable(w->bev, EV_READ);
+	event_del(w->rev);
 	evtimer_add(w->end_ev, &now);
 }
 
@@ -194,6 +209,8 @@ proc_go_all(void)
 {
 	unsigned	 i;
 
+	/* It may detach (stderr becomes /dev/null): nothing held then. */
+	log_hold(0);
 	if (proc_serving != NULL)
 		proc_serving();
 	proc_live = 1;
@@ -231,40 +248,49 @@ proc_handle(struct worker *w, const struct msg *m, const char **why)
 	return (-1);
 }
 
+/*
+ * A worker's frames: one read() into its own fixed buffer (no bufferevent:
+ * no FIONREAD, no evbuffer), every complete frame decoded strictly, the
+ * header judged before a body it announces is awaited. Every valid frame
+ * fits in rbuf, so a frame that cannot complete there is never valid.
+ */
 static void
-proc_read(struct bufferevent *bev, void *arg)
+proc_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
 	struct msg	 m;
 	const char	*why = NULL;
-	const uint8_t	*p;
-	size_t		 n, flen;
-	ssize_t		 r;
+	size_t		 off = 0;
+	ssize_t		 n, r;
 
-	while (w->end_why == NULL && (n = evbuffer_get_length(in)) >=
-	    MSG_HDR_LEN) {
-		p = evbuffer_pullup(in, MSG_HDR_LEN);
-		/* Judge the header (type, version, the type's bound) before
-		 * waiting for a body it announces. */
-		if (msg_decode(p, MSG_HDR_LEN, 1, &m, &why) == -1) {
-			proc_end_later(w, why);
-			return;
-		}
-		flen = msg_frame_len(p);
-		if (n < flen)
-			return;
-		p = evbuffer_pullup(in, (ssize_t)flen);
-		if ((r = msg_decode(p, flen, 1, &m, &why)) <= 0) {
-			proc_end_later(w, r == 0 ? "truncated message" : why);
-			return;
-		}
-		if (proc_handle(w, &m, &why) == -1) {
-			proc_end_later(w, why);
-			return;
-		}
-		evbuffer_drain(in, flen);
+	n = read(fd, w->rbuf + w->rlen, sizeof(w->rbuf) - w->rlen);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {		/* EOF or an error: it is gone */
+		proc_lost(w);
+		return;
 	}
+	w->rlen += (size_t)n;
+	proc_batch = w;
+	log_hold(1);
+	while (w->end_why == NULL && off < w->rlen) {
+		if ((r = msg_decode(w->rbuf + off, w->rlen - off, 1, &m,
+		    &why)) == 0)
+			break;		/* the rest has not come yet */
+		if (r == -1 || proc_handle(w, &m, &why) == -1) {
+			proc_end_later(w, why);
+			break;
+		}
+		off += (size_t)r;
+	}
+	proc_batch = NULL;
+	proc_flush();
+	log_hold(0);
+	if (w->end_why != NULL)
+		return;
+	memmove(w->rbuf, w->rbuf + off, w->rlen - off);
+	w->rlen -= off;
 }
 
 static void
@@ -316,13 +342,40 @@ proc_log_close(struct worker *w)
 	w->logbev = NULL;
 }
 
+/* At once when nothing is queued before it: a bufferevent write costs
+ * two epoll_ctl; what the socket does not take is queued, in order. */
+static void
+proc_write(struct worker *w, const uint8_t *buf, size_t n)
+{
+	ssize_t	 wr = 0;
+
+	if (evbuffer_get_length(bufferevent_get_output(w->bev)) == 0 &&
+	    (wr = write(bufferevent_getfd(w->bev), buf, n)) == -1)
+		wr = 0;	/* EAGAIN, or an error the bufferevent will see */
+	if ((size_t)wr < n)
+		bufferevent_write(w->bev, buf + wr, n - (size_t)wr);
+}
+
+/* Send the answers held while a read's frames were handled. */
+static void
+proc_flush(void)
+{
+	struct worker	*w = proc_bw;
+
+	if (proc_blen == 0)
+		return;
+	if (w->bev != NULL && w->end_why == NULL)
+		proc_write(w, proc_bbuf, proc_blen);
+	explicit_bzero(proc_bbuf, proc_blen);
+	proc_blen = 0;
+}
+
 int
 proc_send(unsigned wi, const struct msg *m)
 {
 	static uint8_t	 buf[MSG_FRAME_MAX];
 	struct worker	*w = &proc_w[wi];
 	size_t		 n;
-	ssize_t		 wr = 0;
 
 	if (w->bev == NULL || w->end_why != NULL)
 		return (-1);
@@ -330,14 +383,18 @@ proc_send(unsigned wi, const struct msg *m)
 		proc_end_later(w, "does not read its answers");
 		return (-1);
 	}
+	/* An answer to the frames being read waits for the others. */
+	if (w == proc_batch) {
+		if (proc_blen > 0 && proc_bw != w)
+			proc_flush();
+		if (proc_blen + MSG_FRAME_MAX > sizeof(proc_bbuf))
+			proc_flush();
+		proc_bw = w;
+		proc_blen += msg_encode(m, proc_bbuf + proc_blen);
+		return (0);
+	}
 	n = msg_encode(m, buf);
-	/* At once when nothing is queued before it: a bufferevent write
-	 * costs two epoll_ctl per frame; the rest is queued, in order. */
-	if (evbuffer_get_length(bufferevent_get_output(w->bev)) == 0 &&
-	    (wr = write(bufferevent_getfd(w->bev), buf, n)) == -1)
-		wr = 0;	/* EAGAIN, or an error the bufferevent will see */
-	if ((size_t)wr < n)
-		bufferevent_write(w->bev, buf + wr, n - (size_t)wr);
+	proc_write(w, buf, n);
 	explicit_bzero(buf, n);
 	return (0);
 }
@@ -513,10 +570,13 @@ proc_spawn(struct worker *w)
 	w->started_ms = proc_now_ms();
 	w->end_why = NULL;
 	w->hello = 0;
+	w->rlen = 0;
 	w->bev = bufferevent_socket_new(proc_base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(w->bev, proc_read, NULL, proc_event, w);
-	bufferevent_setwatermark(w->bev, EV_READ, 0, 4 * MSG_FRAME_MAX);
-	bufferevent_enable(w->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(w->bev, NULL, NULL, proc_event, w);
+	bufferevent_disable(w->bev, EV_READ);	/* proc_read reads */
+	bufferevent_enable(w->bev, EV_WRITE);
+	w->rev = event_new(proc_base, sv[0], EV_READ | EV_PERSIST, proc_read, w);
+	event_add(w->rev, NULL);
 	metric_workers++;
 	log_debug("worker %u started, pid %ld", w->index, (long)pid);
 }
@@ -638,6 +698,9 @@ proc_stop(void)
 		if (w->pid != 0 && proc_reap(w, deadline) == -1)
 			bad = 1;
 		w->pid = 0;
+		if (w->rev != NULL)
+			event_free(w->rev);
+		w->rev = NULL;
 		if (w->bev != NULL)
 			bufferevent_free(w->bev);
 		w->bev = NULL;
