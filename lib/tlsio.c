@@ -162,7 +162,7 @@ tlsio_pull_timeout(gnutls_transport_ptr_t p, unsigned int ms)
 
 /* Send the held bytes followed by iov[0..n): bytes of iov taken, or -1 EAGAIN. */
 static ssize_t
-tlsio_sendv(struct tlsio *io, const giovec_t *iov, int n)
+tlsio_sendv(struct tlsio *io, const giovec_t *iov, int n, int flags)
 {
 	struct iovec	 v[64];
 	struct msghdr	 msg;
@@ -180,7 +180,7 @@ tlsio_sendv(struct tlsio *io, const giovec_t *iov, int n)
 	memset(&msg, 0, sizeof(msg));
 	msg.msg_iov = v;
 	msg.msg_iovlen = (size_t)k;
-	if ((r = sendmsg(io->fd, &msg, MSG_NOSIGNAL)) == -1) {
+	if ((r = sendmsg(io->fd, &msg, MSG_NOSIGNAL | flags)) == -1) {
 		gnutls_transport_set_errno(io->s, errno);
 		return (-1);
 	}
@@ -215,11 +215,11 @@ tlsio_push(gnutls_transport_ptr_t p, const giovec_t *iov, int n)
 	for (i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	if (io->out_len + total > TLSIO_HOLD || n > 32)
-		return (tlsio_sendv(io, iov, n));
+		return (tlsio_sendv(io, iov, n, 0));
 	if (io->out_len + total > io->out_cap) {
 		cap = io->out_len + total < 1024 ? 1024 : io->out_len + total;
 		if ((nb = realloc(io->out, cap)) == NULL)
-			return (tlsio_sendv(io, iov, n));
+			return (tlsio_sendv(io, iov, n, 0));
 		io->out = nb;
 		io->out_cap = cap;
 	}
@@ -230,15 +230,34 @@ tlsio_push(gnutls_transport_ptr_t p, const giovec_t *iov, int n)
 	return ((ssize_t)total);
 }
 
-int
-tlsio_flush(gnutls_session_t s)
+static int
+tlsio_flush_flags(gnutls_session_t s, int flags)
 {
 	struct tlsio	*io = gnutls_transport_get_ptr(s);
 
 	if (io == NULL || io->out_len == 0)
 		return (0);
-	if (tlsio_sendv(io, NULL, 0) == -1)
+	if (tlsio_sendv(io, NULL, 0, flags) == -1)
 		return (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == EINTR ? 1 : -1);
 	return (0);
+}
+
+int
+tlsio_flush(gnutls_session_t s)
+{
+	return (tlsio_flush_flags(s, 0));
+}
+
+/*
+ * MSG_MORE keeps a short last flight in the socket (TCP_NODELAY or not)
+ * until close(), and Linux then sends it with the FIN in one segment
+ * (tcp_send_fin puts the FIN on the unsent tail): one segment less to
+ * send, and for the peer to receive and ACK, which on loopback is all
+ * the sender's CPU.
+ */
+int
+tlsio_flush_last(gnutls_session_t s)
+{
+	return (tlsio_flush_flags(s, MSG_MORE));
 }

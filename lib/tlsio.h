@@ -19,6 +19,8 @@ void	 tlsio_detach(gnutls_session_t s);
 int	 tlsio_preload(gnutls_session_t s, const void *, size_t);
 /* Send the held output: 0 all sent, 1 the socket is full (wait for write), -1 errno. */
 int	 tlsio_flush(gnutls_session_t s);
+/* The same for the last bytes before close(): they leave with the FIN. */
+int	 tlsio_flush_last(gnutls_session_t s);
 /* Bytes read from the socket that GnuTLS has not taken yet. */
 size_t	 tlsio_pending(gnutls_session_t s);
 

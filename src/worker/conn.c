@@ -498,8 +498,9 @@ conn_step(struct conn *c)
 					    gnutls_strerror((int)r));
 				c->said_bye = 1;
 			}
-			/* Finished, the secret and close_notify: one send. */
-			if ((r = tlsio_flush(c->tls)) == 1) {
+			/* Finished, the secret, close_notify and the FIN of
+			 * the close() that follows: one segment. */
+			if ((r = tlsio_flush_last(c->tls)) == 1) {
 				conn_wait(c, EV_WRITE);
 				return;
 			}
