@@ -225,8 +225,10 @@ conn_new(int fd, const struct sockaddr *sa, socklen_t salen)
 	conn_n++;
 	worker_stats_changed();
 	conn_set_state(c, CS_VERSION);
-	/* The client writes first, so there is nothing to do until it has. */
-	conn_wait(c, EV_READ);
+	/* The client writes the version line right after connect(), so it is
+	 * nearly always here by the time we accept: read it now rather than
+	 * after a round of epoll_wait (conn_step waits if it is not). */
+	conn_step(c);
 }
 
 /* Socket ready or deadline passed. */
