@@ -263,6 +263,10 @@ proc_read(evutil_socket_t fd, short what, void *arg)
 	size_t		 off = 0;
 	ssize_t		 n, r;
 
+	if (w->rlen == sizeof(w->rbuf)) {	/* no valid frame is this long */
+		proc_end_later(w, "a frame longer than any valid one");
+		return;
+	}
 	n = read(fd, w->rbuf + w->rlen, sizeof(w->rbuf) - w->rlen);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
