@@ -15,8 +15,9 @@
 # "tcp_segments" is the TCP segments per handshake, both directions.
 set -uo pipefail
 if [ "${NETNS:-1}" = 1 ] && [ -z "${SYSCALLS_IN_NETNS:-}" ] && [ "$(id -u)" = 0 ] &&
-    command -v unshare >/dev/null && command -v ip >/dev/null && command -v nstat >/dev/null; then
-	SYSCALLS_IN_NETNS=1 exec unshare -n bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+    command -v ip >/dev/null && command -v nstat >/dev/null &&
+    unshare -n true 2>/dev/null; then
+	SYSCALLS_IN_NETNS=1 exec unshare -n bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
 fi
 
 die() { echo "syscalls.sh: $*" >&2; exit 2; }
