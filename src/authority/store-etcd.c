@@ -52,6 +52,8 @@ struct etcd {
 	int		 has_cert;	/* we present a client certificate */
 	char		*user, *pass;	/* --store-auth */
 	char		*token;		/* from /v3/auth/authenticate */
+	unsigned long	 tgen;		/* which token (nauth when it came) */
+	char		*autherr;	/* why the last authentication failed */
 	int		 authing;	/* an authenticate request is out */
 	unsigned long	 nauth;
 	struct etcd_reqs auth_wait;	/* requests waiting for a token */
@@ -76,6 +78,7 @@ struct etcd_req {
 	struct evhttp_connection *conn;
 	struct evbuffer	*chunks;	/* keepalive: the first streamed message */
 	int		 reauthed;	/* already retried with a new token */
+	unsigned long	 tgen;		/* the token this attempt carried */
 	TAILQ_ENTRY(etcd_req) wait;	/* in auth_wait */
 };
 
@@ -91,6 +94,7 @@ struct etcd_watch {
 	struct evbuffer	*line;
 	struct event	*timer;
 	int		 broken;	/* waiting for the timer to reconnect */
+	unsigned long	 tgen;		/* the token this stream carried */
 };
 
 static void	 req_attempt(struct etcd_req *);
@@ -98,6 +102,7 @@ static void	 req_done(struct evhttp_request *, void *);
 static void	 watch_connect(struct etcd_watch *);
 static void	 reap(evutil_socket_t, short, void *);
 static void	 auth_start(struct etcd *);
+static void	 auth_drop(struct etcd *, unsigned long);
 
 /* --- base64 (RFC 4648, with padding), as protobuf's JSON mapping wants */
 
@@ -616,6 +621,7 @@ etcd_free(struct etcd *e)
 	free(e->pass);
 	free(e->user);
 	free(e->token);
+	free(e->autherr);
 	free(e);
 }
 
@@ -901,9 +907,11 @@ req_attempt(struct etcd_req *q)
 	    hosthdr);
 	evhttp_add_header(evhttp_request_get_output_headers(hr),
 	    "Content-Type", "application/json");
-	if (q->kind != R_AUTH && e->token != NULL)
+	if (q->kind != R_AUTH && e->token != NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(hr),
 		    "Authorization", e->token);
+		q->tgen = e->tgen;
+	}
 	evbuffer_add(evhttp_request_get_output_buffer(hr), q->body,
 	    strlen(q->body));
 	if (evhttp_make_request(q->conn, hr, EVHTTP_REQ_POST, q->path) == -1) {
@@ -998,8 +1006,7 @@ req_done(struct evhttp_request *hr, void *arg)
 		    (strstr(why, "invalid auth token") != NULL ||
 		    strstr(why, "auth store is old") != NULL)) {
 			q->reauthed = 1;
-			free(q->e->token);
-			q->e->token = NULL;
+			auth_drop(q->e, q->tgen);
 			req_attempt(q);
 			return;
 		}
@@ -1071,6 +1078,16 @@ dump(json_t *j)
 	return (s);
 }
 
+/* etcd refused token generation gen: forget it, unless a newer one came. */
+static void
+auth_drop(struct etcd *e, unsigned long gen)
+{
+	if (e->token != NULL && e->tgen == gen) {
+		free(e->token);
+		e->token = NULL;
+	}
+}
+
 /* The token came (or not): send, or fail, every request that waited. */
 static void
 auth_done(struct etcd_result *r, void *arg)
@@ -1080,8 +1097,12 @@ auth_done(struct etcd_result *r, void *arg)
 	struct etcd_req	*q;
 
 	e->authing = 0;
+	free(e->autherr);
+	e->autherr = NULL;
 	if (r->err == NULL)
-		e->nauth++;
+		e->tgen = ++e->nauth;
+	else
+		e->autherr = strdup(r->err);
 	TAILQ_INIT(&todo);
 	TAILQ_CONCAT(&todo, &e->auth_wait, wait);
 	while ((q = TAILQ_FIRST(&todo)) != NULL) {
@@ -1305,10 +1326,8 @@ watch_message(struct etcd_watch *w, const char *s, size_t len)
 
 		/* The token expired: the next connect gets a new one. */
 		rc = msg != NULL && strstr(msg, "auth token") != NULL ? -3 : -1;
-		if (rc == -3 && w->e->user != NULL) {
-			free(w->e->token);
-			w->e->token = NULL;
-		}
+		if (rc == -3)
+			auth_drop(w->e, w->tgen);
 		json_decref(j);
 		return (rc);
 	}
@@ -1392,7 +1411,6 @@ watch_done(struct evhttp_request *hr, void *arg)
 {
 	struct etcd_watch	*w = arg;
 	char			 why[600];
-
 	int			 code = hr != NULL ?
 				    evhttp_request_get_response_code(hr) : 0;
 	int			 fatal;
@@ -1400,10 +1418,8 @@ watch_done(struct evhttp_request *hr, void *arg)
 	w->hreq = NULL;		/* evhttp frees it after this */
 	if (w->broken)
 		return;
-	if (code == 401 && w->e->user != NULL) {
-		free(w->e->token);
-		w->e->token = NULL;
-	}
+	if (code == 401)
+		auth_drop(w->e, w->tgen);
 	if (code != 0 || tls_why(w->e, w->ep, w->conn, why, sizeof(why),
 	    &fatal) == NULL)
 		snprintf(why, sizeof(why), "watch stream from %s:%u ended "
@@ -1424,6 +1440,15 @@ watch_connect(struct etcd_watch *w)
 		/* No token yet: ask, and look again in a moment. */
 		struct timeval	 tv = { 0, WATCH_RETRY_MS * 1000 };
 
+		/* The last try failed: say why (each retry, as a stream). */
+		if (w->e->autherr != NULL && !w->e->authing) {
+			char	 why[700];
+
+			snprintf(why, sizeof(why), "%s", w->e->autherr);
+			auth_start(w->e);
+			watch_broken(w, why);
+			return;
+		}
 		auth_start(w->e);
 		w->broken = 1;
 		evtimer_add(w->timer, &tv);
@@ -1454,9 +1479,11 @@ watch_connect(struct etcd_watch *w)
 	    hosthdr);
 	evhttp_add_header(evhttp_request_get_output_headers(hr),
 	    "Content-Type", "application/json");
-	if (w->e->token != NULL)
+	if (w->e->token != NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(hr),
 		    "Authorization", w->e->token);
+		w->tgen = w->e->tgen;
+	}
 	evbuffer_add(evhttp_request_get_output_buffer(hr), body, strlen(body));
 	free(body);
 	if (evhttp_make_request(w->conn, hr, EVHTTP_REQ_POST,
