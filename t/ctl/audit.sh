@@ -108,6 +108,14 @@ grep -qF "$sec_b64" "$AUD" && fail "the secret's base64 is in the audit log"
 grep -qF "${sec_b64:0:24}" "$AUD" && fail "part of the secret's base64 is in the audit log"
 ok "operator actions: one line each with uid=$UID_ME, action, client, args, result; no secret value"
 
+# An action whose arguments would pass the 4096-byte line bound: the facts
+# stay, the arguments are cut, the line is still whole JSON.
+long=$(printf 'true # %05000d' 0)
+ctl --checker "$long" storm-3 || fail "set a long checker"
+[ "$(audit_q 'op("set","storm-3")[0]["args"].startswith("(cut") and op("set","storm-3")[0]["result"] == "ok" and op("set","storm-3")[0]["uid"] == '"$UID_ME"'')" = True ] ||
+    fail "long arguments: $(tail -n1 "$AUD" | head -c 300)"
+ok "arguments past the line bound are cut; the line stays whole"
+
 # Approve (-A) a waiting client: the approval and the secret sent.
 storm 1 1 1 -t 15 >"$T/a.out" 2>&1 &
 sp=$!
