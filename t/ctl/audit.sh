@@ -2,7 +2,8 @@
 # The audit trail (--audit-log): every operator change through the control
 # socket is one JSON line with the peer's uid/gid/pid, the action, the
 # client, the arguments and the result; every secret sent or refused is one
-# line (the real Debian mandos-client and mandos-storm); a secret set by the
+# line (the real Debian mandos-client and mandos-storm); a read-only peer's
+# refused change is there with its uid; a secret set by the
 # operator never appears; a storm of 2,000 unknown keys writes a bounded
 # number of lines that still count every refusal; SIGHUP after mv makes a
 # new file; a file that cannot be written costs the server nothing.
@@ -41,7 +42,7 @@ PY
 install -d -m 0750 "$T/log"
 chown "$RUNAS" "$T/log"
 AUD=$T/log/audit.log
-start --audit-log "$AUD" --refusal-log-interval 1s --no-fair-share
+start --audit-log "$AUD" --refusal-log-interval 1s --no-fair-share --control-group nogroup
 [ "$(stat -c %a "$AUD")" = 600 ] || fail "audit log mode $(stat -c %a "$AUD"), want 600"
 ok "the audit log is created 0600"
 
@@ -95,7 +96,7 @@ r=$(audit_q '[(o["action"], o["client"], o["result"]) for o in L if o["type"] ==
 echo "  operator lines: $r"
 [ "$(audit_q 'len(op("disable","storm-0")) == 1 and len(op("enable","storm-0")) == 1 and len(op("remove","storm-0")) == 1 and len(op("bump-timeout","storm-0")) == 1 and len(op("reload")) == 1')" = True ] ||
     fail "operator actions missing: $r"
-[ "$(audit_q 'all(o["uid"] == '"$UID_ME"' and o["gid"] == '"$GID_ME"' and o["pid"] > 0 for o in L if o["type"] == "operator")')" = True ] ||
+[ "$(audit_q 'all(o["uid"] == '"$UID_ME"' and o["gid"] == '"$GID_ME"' and o["pid"] > 0 for o in L if o["type"] == "operator" and o["client"] != "storm-3")')" = True ] ||
     fail "uid/gid/pid of the peer: $(audit_q '[(o["uid"], o["gid"], o["pid"]) for o in L]')"
 [ "$(audit_q 'op("set","storm-0")[0]["args"] == {"attr": "timeout", "value": 600000} and op("set","storm-0")[0]["result"] == "ok"')" = True ] ||
     fail "set timeout: $(audit_q 'op("set","storm-0")')"
@@ -107,6 +108,16 @@ sec_b64=$(base64 -w0 "$T/new-secret.bin")
 grep -qF "$sec_b64" "$AUD" && fail "the secret's base64 is in the audit log"
 grep -qF "${sec_b64:0:24}" "$AUD" && fail "part of the secret's base64 is in the audit log"
 ok "operator actions: one line each with uid=$UID_ME, action, client, args, result; no secret value"
+
+# A change asked by a read-only peer (nobody, through the socket's group):
+# refused, and on the trail with that peer's uid.
+need_cmd setpriv
+NOBODY=$(id -u nobody)
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$CTL" --socket "$SOCK" -d storm-3 2>"$T/ro.err" &&
+    fail "a read-only peer disabled a client"
+[ "$(audit_q 'op("disable","storm-3")[0]["uid"] == '"$NOBODY"' and op("disable","storm-3")[0]["result"] == "error" and "permission denied" in op("disable","storm-3")[0]["error"]')" = True ] ||
+    fail "refused change by uid $NOBODY: $(audit_q 'op("disable","storm-3")') $(cat "$T/ro.err")"
+ok "a read-only peer's change: refused, on the trail with its uid ($NOBODY)"
 
 # An action whose arguments would pass the 4096-byte line bound: the facts
 # stay, the arguments are cut, the line is still whole JSON.
