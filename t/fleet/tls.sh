@@ -52,6 +52,15 @@ same_json "$T/clients.json" "$T/pulled.json" || fail "pull differs from what was
     fail "pull by host name: $(cat "$T/pull.err")"
 ok "--push and --pull round-trip over etcds:// with a client certificate and a password"
 
+# A dead member is not a TLS error: the next endpoint answers.
+etcd_kill_member 0
+"$CTL" --store "$STORE" "${SEC[@]}" --pull >"$T/pulled2.json" 2>"$T/pull.err" ||
+    fail "pull with member 0 dead: $(cat "$T/pull.err")"
+same_json "$T/clients.json" "$T/pulled2.json" || fail "pull with member 0 dead differs"
+etcd_restart_member 0
+etcd_wait_healthy 0 1 2 || fail "member 0 did not come back"
+ok "with the first endpoint's member killed, the next one answers over TLS"
+
 quick "$CTL" --store "$STORE" --store-ca "$TLS/other-ca.pem" --store-cert "$TLS/client.pem" \
     --store-key "$TLS/client.key" --store-auth "$T/auth" --pull
 grep -q 'certificate verify failed' "$T/q.err" || fail "wrong CA: $(cat "$T/q.err")"
