@@ -33,6 +33,14 @@
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+static struct etcd_tls_opts store_opts;	/* --store-ca ... --store-auth */
+
+void
+ctl_store_set_opt(const char *name, const char *val)
+{
+	etcd_tls_opt(&store_opts, name, val);
+}
+
 struct store {
 	struct event_base *base;
 	struct etcd	*e;
@@ -48,9 +56,10 @@ store_open(struct store *s, const char *url)
 		fprintf(stderr, "mandosctl: cannot create event base\n");
 		return (-1);
 	}
-	if ((s->e = etcd_new(s->base, url, &err)) == NULL) {
-		fprintf(stderr, "mandosctl: --store %s\n", err != NULL ? err :
-		    "out of memory");
+	if ((s->e = etcd_new_opts(s->base, url, &store_opts, &err)) == NULL) {
+		fprintf(stderr, "mandosctl: %s%s\n", err != NULL &&
+		    strncmp(err, "--store-", 8) == 0 ? "" : "--store ",
+		    err != NULL ? err : "out of memory");
 		free(err);
 		event_base_free(s->base);
 		return (-1);

@@ -2,6 +2,9 @@
 #ifndef MANDOS_CTL_STORE_H
 #define MANDOS_CTL_STORE_H
 
+/* --store-ca, --store-cert, --store-key, --store-auth (name without
+ * the dashes), before any command below. */
+void	 ctl_store_set_opt(const char *name, const char *val);
 /* Each returns mandosctl's exit status (0 ok, 1 error). */
 int	 ctl_store_push(const char *url, const char *file, int is_conf);
 int	 ctl_store_pull(const char *url);

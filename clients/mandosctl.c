@@ -81,7 +81,9 @@ usage(FILE *f)
 "                 [-H STRING] [-s FILENAME] [-A | -D] [--socket PATH]\n"
 "                 [--stats | --metrics | --reload | --watch | --import FILE]\n"
 "                 [client ...]\n"
-"       mandosctl --store URL (--push FILE | --import FILE | --pull)\n");
+"       mandosctl --store URL [--store-ca FILE] [--store-cert FILE]\n"
+"                 [--store-key FILE] [--store-auth FILE]\n"
+"                 (--push FILE | --import FILE | --pull)\n");
 }
 
 static void
@@ -120,6 +122,13 @@ help(void)
 "      --import FILE         convert a reference clients.conf to JSON\n"
 "                            (with --store: push the converted table)\n"
 "      --store URL           the fleet store: etcd://HOST:PORT[,...]/PREFIX\n"
+"                            (etcds:// for TLS to etcd)\n"
+"      --store-ca FILE       PEM CA that signed etcd's certificates\n"
+"                            (default: the system's CAs)\n"
+"      --store-cert FILE     PEM client certificate for etcd\n"
+"      --store-key FILE      its PEM private key (default: in --store-cert)\n"
+"      --store-auth FILE     etcd user:password on one line (no access\n"
+"                            for others: chmod 0600)\n"
 "      --push FILE           load a clients.json into the store (with\n"
 "                            compare-and-swap), print what changed\n"
 "      --pull                print the store's table as clients.json\n"
@@ -688,7 +697,8 @@ main(int argc, char **argv)
 {
 	enum { O_START = 256, O_STOP, O_EXT, O_ABD, O_DBD, O_ADELAY, O_ADUR,
 	    O_SOCKET, O_STATS, O_METRICS, O_RELOAD, O_WATCH, O_IMPORT,
-	    O_VERSION, O_DEBUG, O_CHECK, O_STORE, O_PUSH, O_PULL, O_WSTORE };
+	    O_VERSION, O_DEBUG, O_CHECK, O_STORE, O_PUSH, O_PULL, O_WSTORE,
+	    O_STORE_OPT };
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -719,6 +729,10 @@ main(int argc, char **argv)
 		{ "watch", no_argument, NULL, O_WATCH },
 		{ "import", required_argument, NULL, O_IMPORT },
 		{ "store", required_argument, NULL, O_STORE },
+		{ "store-ca", required_argument, NULL, O_STORE_OPT },
+		{ "store-cert", required_argument, NULL, O_STORE_OPT },
+		{ "store-key", required_argument, NULL, O_STORE_OPT },
+		{ "store-auth", required_argument, NULL, O_STORE_OPT },
 		{ "push", required_argument, NULL, O_PUSH },
 		{ "pull", no_argument, NULL, O_PULL },
 		{ "watch-store", no_argument, NULL, O_WSTORE },	/* debug */
@@ -733,14 +747,14 @@ main(int argc, char **argv)
 	const char	*push = NULL;
 	int		 store_op = 0, nstore = 0;
 	int		 ch, all_flag = 0, verbose = 0, server_op = 0, nserver = 0;
-	int		 rc = 0;
+	int		 rc = 0, oi = -1, nstore_opt = 0;
 	size_t		 i;
 
 	if ((env = getenv("MANDOSCTL_SOCKET")) != NULL && *env != '\0')
 		ctl_socket = env;
 	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt_long(argc, argv, "avjedbVrc:t:i:H:s:ADh", opts,
-	    NULL)) != -1) {
+	    &oi)) != -1) {
 		switch (ch) {
 		case 'a': all_flag = 1; break;
 		case 'v': verbose = 1; break;
@@ -775,6 +789,10 @@ main(int argc, char **argv)
 			nserver++;
 			break;
 		case O_STORE: store = optarg; break;
+		case O_STORE_OPT:
+			ctl_store_set_opt(opts[oi].name, optarg);
+			nstore_opt++;
+			break;
 		case O_PUSH: push = optarg; /* FALLTHROUGH */
 		case O_PULL: case O_WSTORE:
 			store_op = ch;
@@ -809,6 +827,9 @@ main(int argc, char **argv)
 		default: return (ctl_store_watch(store));
 		}
 	}
+	if (nstore_opt > 0)
+		usage_error("--store-ca, --store-cert, --store-key and "
+		    "--store-auth go with --store URL");
 	/* mandos-ctl's check_option_syntax, then ours. */
 	if (has(K_ENABLE) && has(K_DISABLE))
 		usage_error("argument -d/--disable: not allowed with argument "

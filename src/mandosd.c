@@ -22,6 +22,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "audit.h"
 #include "client.h"
 #include "conffile.h"
 #include "control.h"
@@ -90,16 +91,18 @@ static struct proc_config parent_pc;
 static int		 parent_inherited;	/* --socket or LISTEN_FDS */
 static struct mdns	*parent_mdns;
 static int		 parent_up;	/* parent_serving() ran */
+static const char	*parent_audit_log;	/* --audit-log FILE */
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
     OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_METRICS_MAX, OPT_WORKERS,
-    OPT_STEER };
+    OPT_STEER, OPT_AUDIT_LOG };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
 static const struct option parent_opts[] = {
 	{ "address",		required_argument, NULL, 'a' },
+	{ "audit-log",		required_argument, NULL, OPT_AUDIT_LOG },
 	{ "check-config",	no_argument,	   NULL, 'n' },
 	{ "config",		required_argument, NULL, OPT_CONFIG },
 	{ "clients",		required_argument, NULL, 'C' },
@@ -168,7 +171,8 @@ parent_usage(FILE *f)
 "      --source-prefix6 BITS  IPv6 prefix that makes one source (default 64)\n"
 "      --handshake-slots N    TLS handshakes in progress at once (default 128,\n"
 "                             shared out among the workers)\n"
-"      --refusal-log-interval D  one refusal summary line per D (default 10s)\n"
+"      --refusal-log-interval D  one refusal summary line per D (default 10s;\n"
+"                             also the audit log's unknown-key summaries)\n"
 "      --servicename NAME     Zeroconf service name (default Mandos)\n"
 "      --no-zeroconf          do not announce the service with Avahi\n"
 "      --pidfile FILE         pid file (default %s when detached; '' for none)\n"
@@ -177,6 +181,8 @@ parent_usage(FILE *f)
 "      --control-group GROUP  group that may read through the control socket\n"
 "      --statedir DIR         keep runtime state in DIR (default %s/lib/mandos)\n"
 "      --no-restore           ignore the saved state at start\n"
+"      --audit-log FILE       append a JSON line per operator action and per\n"
+"                             secret sent or refused (doc/audit.md)\n"
 "      --metrics-listen A:P   serve Prometheus /metrics over HTTP on A:P\n"
 "      --metrics-max-connections N  HTTP connections at once (default 8)\n"
 "      --max-checkers N       checker processes running at once (default 64)\n"
@@ -254,6 +260,7 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 		case OPT_CONTROL_GROUP: parent_control_group = optarg; break;
 		case OPT_STATEDIR: parent_statedir = optarg; break;
 		case OPT_NO_RESTORE: parent_restore = 0; break;
+		case OPT_AUDIT_LOG: parent_audit_log = optarg; break;
 		case OPT_METRICS_LISTEN: parent_metrics_listen = optarg; break;
 		case OPT_METRICS_MAX:
 			n = strtol(optarg, &end, 10);
@@ -417,6 +424,7 @@ parent_signal(evutil_socket_t sig, short what, void *arg)
 			break;
 		}
 		daemon_reloading();
+		audit_reopen();		/* logrotate moved it */
 		parent_reload();
 		daemon_notify("READY=1");
 		break;
@@ -613,6 +621,7 @@ parent_serving(void)
 	    NULL);
 	if (parent_restore)
 		state_restore();
+	audit_init(parent_base, parent_fair.log_interval_ms);
 	{
 		static const struct ctl_hooks hooks = { parent_reload_table };
 
@@ -722,6 +731,10 @@ mandosd_main(int argc, char **argv)
 		log_warnx("%s; running without a control socket", err);
 		free(err);
 	}
+	/* Opened as root: the trail may live where the server cannot write. */
+	if (parent_audit_log != NULL && audit_open(parent_audit_log,
+	    &err) == -1)
+		fatalx("%s", err);
 	parent_daemonise(cfg);
 	proctitle_set_title("authority");
 	secmem_nodump();	/* setresuid() reset it */
@@ -754,6 +767,7 @@ mandosd_main(int argc, char **argv)
 	park_shutdown();
 	httpm_close();
 	ctl_close();
+	audit_close();
 	if (parent_up) {
 		state_flush();
 		client_shutdown();

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,8 +27,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <gnutls/crypto.h>
 #include <jansson.h>
 
+#include "audit.h"
 #include "checker.h"
 #include "client.h"
 #include "control.h"
@@ -44,6 +47,7 @@ struct ctl_peer {
 	uint64_t		 id;
 	pid_t			 pid;
 	uid_t			 uid;
+	gid_t			 gid;
 	int			 admin;		/* may change things */
 	int			 watching;
 	int			 closing;	/* flush the reply, then close */
@@ -64,6 +68,7 @@ static size_t		 ctl_max = CTL_MAXPEERS;	/* its share of descriptors */
 static struct event	*ctl_retry_ev;	/* accept again after EMFILE */
 static time_t		 ctl_refused_t;	/* last "refusing" warning */
 static unsigned long	 ctl_refused_n;	/* refused since */
+static char		 ctl_lasterr[512];	/* for the audit line */
 
 static void	 ctl_free(struct ctl_peer *);
 static int	 ctl_bind(const char *, const struct group *, char **);
@@ -122,6 +127,7 @@ ctl_error(struct ctl_peer *p, const char *fmt, ...)
 	json_decref(t);
 	log_debug("control peer %llu: error: %s", (unsigned long long)p->id,
 	    msg);
+	snprintf(ctl_lasterr, sizeof(ctl_lasterr), "%s", msg);
 	ctl_send(p, json_pack("{s:b,s:s}", "ok", 0, "error", msg));
 }
 
@@ -234,6 +240,70 @@ ctl_list(json_t *names)
 	return (out);
 }
 
+/*
+ * The arguments of a change, as the audit trail shows them: a secret's
+ * value never, only its length and the start of its SHA-256.
+ */
+static json_t *
+ctl_audit_args(const char *cmd, json_t *req)
+{
+	json_t		*a = json_object(), *val = json_object_get(req, "value");
+	const char	*attr = json_string_value(json_object_get(req, "attr"));
+	unsigned char	 h[32];
+	char		 hex[17];
+	size_t		 i;
+
+	if (json_is_true(json_object_get(req, "all")))
+		json_object_set_new(a, "all", json_true());
+	if (strcmp(cmd, "set") == 0 && attr != NULL) {
+		json_object_set_new(a, "attr", json_string(attr));
+		if (strcasecmp(attr, "secret") != 0)
+			json_object_set(a, "value", val != NULL ? val :
+			    json_null());
+		else if (json_is_string(val)) {
+			gnutls_hash_fast(GNUTLS_DIG_SHA256,
+			    json_string_value(val), json_string_length(val), h);
+			for (i = 0; i < 8; i++)
+				snprintf(hex + 2 * i, 3, "%02x", h[i]);
+			json_object_set_new(a, "value_length",
+			    json_integer((json_int_t)json_string_length(val)));
+			json_object_set_new(a, "value_sha256_prefix",
+			    json_string(hex));
+		}
+	}
+	if (json_object_size(a) == 0) {
+		json_decref(a);
+		return (NULL);
+	}
+	return (a);
+}
+
+static void
+ctl_audit(struct ctl_peer *p, const char *cmd, const char *client,
+    json_t *req, const char *error)
+{
+	struct audit_peer	 ap = { p->uid, p->gid, p->pid };
+
+	audit_operator(&ap, cmd, client, ctl_audit_args(cmd, req), error);
+}
+
+/* A refused change: one line naming the clients asked for, if any. */
+static void
+ctl_audit_refused(struct ctl_peer *p, const char *cmd, json_t *req)
+{
+	json_t		*names = json_object_get(req, "clients"), *v;
+	size_t		 i, n = 0;
+
+	json_array_foreach(names, i, v)
+		if (json_is_string(v)) {
+			ctl_audit(p, cmd, json_string_value(v), req, ctl_lasterr);
+			if (++n == 16)
+				break;	/* bounded: the request was refused */
+		}
+	if (n == 0)
+		ctl_audit(p, cmd, NULL, req, ctl_lasterr);
+}
+
 /* One action on each named client. */
 static void
 ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
@@ -246,6 +316,7 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 
 	if (strcmp(cmd, "set") == 0 && (attr == NULL || val == NULL)) {
 		ctl_error(p, "set needs \"attr\" and \"value\"");
+		ctl_audit_refused(p, cmd, req);
 		return;
 	}
 	json_array_foreach(names, i, v) {
@@ -271,8 +342,10 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 		    client_set(rt, attr, val, &why) == -1) {
 			ctl_error(p, "set %s on %s: %s", attr,
 			    json_string_value(v), why);
+			ctl_audit(p, cmd, json_string_value(v), req, ctl_lasterr);
 			return;
 		}
+		ctl_audit(p, cmd, json_string_value(v), req, NULL);
 	}
 	ctl_ok(p, json_incref(names));
 }
@@ -333,6 +406,7 @@ ctl_dispatch(struct ctl_peer *p, const char *line, size_t len)
 		    (long)p->pid, cmd);
 		ctl_error(p, "permission denied: uid %ld may only read",
 		    (long)p->uid);
+		ctl_audit_refused(p, cmd, req);
 		goto out;
 	}
 	if (strcmp(cmd, "hello") == 0)
@@ -369,13 +443,19 @@ ctl_dispatch(struct ctl_peer *p, const char *line, size_t len)
 		else if (ctl_hooks.reload(&err) == -1) {
 			ctl_error(p, "reload failed: %s", err);
 			free(err);
-		} else
+		} else {
 			ctl_ok(p, json_pack("{s:I}", "clients",
 			    (json_int_t)client_count()));
+			ctl_audit(p, cmd, NULL, req, NULL);
+			goto out;
+		}
+		ctl_audit(p, cmd, NULL, req, ctl_lasterr);
 	} else {
 		names = ctl_targets(p, req, 1);
-		if (json_is_false(names))
+		if (json_is_false(names)) {
+			ctl_audit_refused(p, cmd, req);
 			goto out;
+		}
 		ctl_each(p, cmd, names, req);
 		json_decref(names);
 	}
@@ -529,6 +609,7 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	p->id = ctl_next_id++;
 	p->pid = uc.pid;
 	p->uid = uc.uid;
+	p->gid = uc.gid;
 	p->admin = uc.uid == 0 || uc.uid == geteuid();
 	p->bev = bufferevent_socket_new(ctl_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (p->bev == NULL) {

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "audit.h"
 #include "client.h"
 #include "keyid.h"
 #include "keytab.h"
@@ -276,6 +277,10 @@ park_done(unsigned wi, const struct msg *m, const char **why)
 		park_leave(p);
 	client_conn_done(p != NULL ? p->client : NULL, kid, peer, res,
 	    m->u.done.why[0] != '\0' ? m->u.done.why : NULL, ms);
+	if (p != NULL)		/* the authority decided: on the audit trail */
+		audit_secret(p->client, kid, peer, wi, metric_result_name(res),
+		    p->sent, m->u.done.why[0] != '\0' ? m->u.done.why : NULL,
+		    m->u.done.hs_us ? m->u.done.hs_us / 1000.0 : -1, ms);
 	if (p != NULL)
 		park_free(p);
 	return (0);

@@ -1,27 +1,42 @@
 /*
  * store-etcd.c: the etcd v3 client of the authority. It owns the endpoint
  * list, the per-request deadline and failover, the JSON/base64 encoding of
- * etcd's gateway, and the watch streams. Nothing here blocks: each call
- * queues an HTTP request on the caller's event base and reports once.
+ * etcd's gateway, the watch streams, TLS to etcd and its auth token.
+ * Nothing here blocks: each call queues an HTTP request on the caller's
+ * event base and reports once.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "store-etcd.h"
 
 #define ETCD_PAUSE_MS	150	/* between rounds over all endpoints */
 #define WATCH_RETRY_MS	300	/* before a broken watch reconnects */
+#define AUTH_MAX_FILE	1024	/* the user:password file */
+
+struct etcd_req;
+TAILQ_HEAD(etcd_reqs, etcd_req);
 
 struct etcd {
 	struct event_base *base;
@@ -33,9 +48,18 @@ struct etcd {
 	struct evhttp_connection **grave;
 	size_t		 ngrave, capgrave;
 	struct event	*reaper;
+	SSL_CTX		*ssl;		/* etcds:// */
+	int		 has_cert;	/* we present a client certificate */
+	char		*user, *pass;	/* --store-auth */
+	char		*token;		/* from /v3/auth/authenticate */
+	unsigned long	 tgen;		/* which token (nauth when it came) */
+	char		*autherr;	/* why the last authentication failed */
+	int		 authing;	/* an authenticate request is out */
+	unsigned long	 nauth;
+	struct etcd_reqs auth_wait;	/* requests waiting for a token */
 };
 
-enum req_kind { R_RANGE, R_PUT, R_TXN, R_LEASE, R_KEEPALIVE };
+enum req_kind { R_RANGE, R_PUT, R_TXN, R_LEASE, R_KEEPALIVE, R_AUTH };
 
 /* One logical request: retried across endpoints until its deadline. */
 struct etcd_req {
@@ -53,6 +77,9 @@ struct etcd_req {
 	struct event	*timer;
 	struct evhttp_connection *conn;
 	struct evbuffer	*chunks;	/* keepalive: the first streamed message */
+	int		 reauthed;	/* already retried with a new token */
+	unsigned long	 tgen;		/* the token this attempt carried */
+	TAILQ_ENTRY(etcd_req) wait;	/* in auth_wait */
 };
 
 struct etcd_watch {
@@ -67,12 +94,15 @@ struct etcd_watch {
 	struct evbuffer	*line;
 	struct event	*timer;
 	int		 broken;	/* waiting for the timer to reconnect */
+	unsigned long	 tgen;		/* the token this stream carried */
 };
 
 static void	 req_attempt(struct etcd_req *);
 static void	 req_done(struct evhttp_request *, void *);
 static void	 watch_connect(struct etcd_watch *);
 static void	 reap(evutil_socket_t, short, void *);
+static void	 auth_start(struct etcd *);
+static void	 auth_drop(struct etcd *, unsigned long);
 
 /* --- base64 (RFC 4648, with padding), as protobuf's JSON mapping wants */
 
@@ -243,11 +273,6 @@ etcd_url_parse(const char *url, struct etcd_url *u, char **errstr)
 		return (-1);
 	}
 	memcpy(u->prefix, slash, hl);
-	if (u->tls) {
-		errf(errstr, "%s: etcds:// (TLS to etcd) is not yet "
-		    "supported; use etcd:// on a trusted network", url);
-		return (-1);
-	}
 	return (0);
 bad:
 	errf(errstr, "%s: bad endpoint list (want HOST:PORT[,HOST:PORT...])",
@@ -255,15 +280,165 @@ bad:
 	return (-1);
 }
 
-struct etcd *
-etcd_new(struct event_base *base, const char *url, char **errstr)
+int
+etcd_tls_opt(struct etcd_tls_opts *o, const char *name, const char *val)
 {
+	if (strcmp(name, "store-ca") == 0)
+		o->ca = val;
+	else if (strcmp(name, "store-cert") == 0)
+		o->cert = val;
+	else if (strcmp(name, "store-key") == 0)
+		o->key = val;
+	else if (strcmp(name, "store-auth") == 0)
+		o->auth = val;
+	else
+		return (-1);
+	return (0);
+}
+
+/* OpenSSL's first queued error, as text (the queue is cleared). */
+static const char *
+ssl_err(char *buf, size_t len)
+{
+	unsigned long	 e = ERR_peek_last_error();
+
+	if (e == 0)
+		snprintf(buf, len, "unknown error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return (buf);
+}
+
+/* Where each TLS connection keeps the last alert etcd sent it. */
+static int	 ssl_alert_idx = -1;
+
+/* An alert from etcd says why it closed (a write may have failed first). */
+static void
+ssl_info(const SSL *ssl, int where, int ret)
+{
+	if ((where & SSL_CB_READ_ALERT) && ssl_alert_idx != -1)
+		SSL_set_ex_data((SSL *)(uintptr_t)ssl, ssl_alert_idx,
+		    (void *)(uintptr_t)(0x10000 | (ret & 0xffff)));
+}
+
+/* The client context of etcds://: verify etcd, maybe present our own. */
+static int
+tls_setup(struct etcd *e, const struct etcd_tls_opts *o, char **errstr)
+{
+	const char *const files[][2] = { { "ca", o->ca }, { "cert", o->cert },
+	    { "key", o->key } };
+	char	 b[256];
+	size_t	 i;
+
+	/* OpenSSL's "system lib" says less than the file's errno. */
+	for (i = 0; i < 3; i++)
+		if (files[i][1] != NULL && access(files[i][1], R_OK) == -1) {
+			errf(errstr, "--store-%s %s: %s", files[i][0],
+			    files[i][1], strerror(errno));
+			return (-1);
+		}
+	if ((e->ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
+		errf(errstr, "TLS: %s", ssl_err(b, sizeof(b)));
+		return (-1);
+	}
+	SSL_CTX_set_min_proto_version(e->ssl, TLS1_2_VERSION);
+	SSL_CTX_set_verify(e->ssl, SSL_VERIFY_PEER, NULL);
+	if (ssl_alert_idx == -1)
+		ssl_alert_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	SSL_CTX_set_info_callback(e->ssl, ssl_info);
+	if (o->ca != NULL ?
+	    SSL_CTX_load_verify_locations(e->ssl, o->ca, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(e->ssl) != 1) {
+		errf(errstr, "--store-ca %s: %s", o->ca != NULL ? o->ca :
+		    "(system CAs)", ssl_err(b, sizeof(b)));
+		return (-1);
+	}
+	if (o->cert == NULL)
+		return (0);
+	if (SSL_CTX_use_certificate_chain_file(e->ssl, o->cert) != 1) {
+		errf(errstr, "--store-cert %s: %s", o->cert,
+		    ssl_err(b, sizeof(b)));
+		return (-1);
+	}
+	if (SSL_CTX_use_PrivateKey_file(e->ssl, o->key != NULL ? o->key :
+	    o->cert, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(e->ssl) != 1) {
+		errf(errstr, "--store-key %s: %s", o->key != NULL ? o->key :
+		    o->cert, ssl_err(b, sizeof(b)));
+		return (-1);
+	}
+	e->has_cert = 1;
+	return (0);
+}
+
+/* Read "user:password" from a file others cannot read. */
+static int
+auth_read(struct etcd *e, const char *path, char **errstr)
+{
+	struct stat	 st;
+	char		 buf[AUTH_MAX_FILE + 1], *colon, *nl;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		errf(errstr, "--store-auth %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 0007) != 0) {
+		errf(errstr, "--store-auth %s: %s (mode %04o); it holds a "
+		    "password: chmod o-rwx it", path, S_ISREG(st.st_mode) ?
+		    "others may read or write it" : "not a regular file",
+		    (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return (-1);
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || n > AUTH_MAX_FILE) {
+		errf(errstr, "--store-auth %s: %s", path, n < 0 ?
+		    strerror(errno) : "longer than 1024 bytes");
+		explicit_bzero(buf, sizeof(buf));
+		return (-1);
+	}
+	buf[n] = '\0';
+	if ((nl = strpbrk(buf, "\r\n")) != NULL)
+		*nl = '\0';
+	if ((colon = strchr(buf, ':')) == NULL || colon == buf ||
+	    colon[1] == '\0') {
+		errf(errstr, "--store-auth %s: want one line USER:PASSWORD",
+		    path);
+		explicit_bzero(buf, sizeof(buf));
+		return (-1);
+	}
+	*colon = '\0';
+	e->user = strdup(buf);
+	e->pass = strdup(colon + 1);
+	explicit_bzero(buf, sizeof(buf));
+	if (e->user == NULL || e->pass == NULL) {
+		*errstr = strdup("out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+struct etcd *
+etcd_new_opts(struct event_base *base, const char *url,
+    const struct etcd_tls_opts *o, char **errstr)
+{
+	static const struct etcd_tls_opts none;
 	struct etcd	*e;
 
+	if (o == NULL)
+		o = &none;
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		*errstr = strdup("out of memory");
 		return (NULL);
 	}
+	TAILQ_INIT(&e->auth_wait);
 	if (etcd_url_parse(url, &e->url, errstr) == -1) {
 		free(e);
 		return (NULL);
@@ -271,12 +446,131 @@ etcd_new(struct event_base *base, const char *url, char **errstr)
 	e->base = base;
 	e->total_ms = 4000;
 	e->attempt_ms = 1500;
+	if (!e->url.tls && (o->ca != NULL || o->cert != NULL ||
+	    o->key != NULL)) {
+		errf(errstr, "%s: --store-ca, --store-cert and --store-key "
+		    "need an etcds:// URL", url);
+		etcd_free(e);
+		return (NULL);
+	}
+	if (o->key != NULL && o->cert == NULL) {
+		errf(errstr, "--store-key needs --store-cert");
+		etcd_free(e);
+		return (NULL);
+	}
+	if ((e->url.tls && tls_setup(e, o, errstr) == -1) ||
+	    (o->auth != NULL && auth_read(e, o->auth, errstr) == -1)) {
+		etcd_free(e);
+		return (NULL);
+	}
 	if ((e->reaper = evtimer_new(base, reap, e)) == NULL) {
-		free(e);
+		etcd_free(e);
 		*errstr = strdup("out of memory");
 		return (NULL);
 	}
 	return (e);
+}
+
+struct etcd *
+etcd_new(struct event_base *base, const char *url, char **errstr)
+{
+	return (etcd_new_opts(base, url, NULL, errstr));
+}
+
+unsigned long
+etcd_auth_count(const struct etcd *e)
+{
+	return (e->nauth);
+}
+
+/* A connection to endpoint i: plain, or TLS verifying etcd's name or IP. */
+static struct evhttp_connection *
+ep_connect(struct etcd *e, size_t i)
+{
+	const char		*host = e->url.ep[i].host;
+	struct bufferevent	*bev;
+	struct in6_addr		 a;
+	SSL			*ssl;
+
+	if (!e->url.tls)
+		return (evhttp_connection_base_new(e->base, NULL, host,
+		    e->url.ep[i].port));
+	if ((ssl = SSL_new(e->ssl)) == NULL)
+		return (NULL);
+	if (inet_pton(AF_INET, host, &a) == 1 ||
+	    inet_pton(AF_INET6, host, &a) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    host) != 1) {
+			SSL_free(ssl);
+			return (NULL);
+		}
+	} else if (SSL_set1_host(ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(ssl, host) != 1) {
+		SSL_free(ssl);
+		return (NULL);
+	}
+	bev = bufferevent_openssl_socket_new(e->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return (NULL);
+	}
+	/* etcd may close without close_notify; the HTTP framing decides. */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return (evhttp_connection_base_bufferevent_new(e->base, NULL, bev,
+	    host, e->url.ep[i].port));
+}
+
+/*
+ * Why a TLS connection failed, if it was TLS: a certificate etcd's CA did
+ * not sign or that names another host, or an alert from etcd (it wants a
+ * client certificate, or does not trust ours). These are configuration,
+ * not a member being down: *fatal is set. Otherwise NULL.
+ */
+static const char *
+tls_why(struct etcd *e, size_t i, struct evhttp_connection *conn,
+    char *buf, size_t len, int *fatal)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	unsigned long		 err, last = 0;
+	uintptr_t		 alert;
+	long			 v;
+	char			 b[256];
+
+	*fatal = 0;
+	if (!e->url.tls || conn == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(conn)) == NULL ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+		return (NULL);
+	while ((err = bufferevent_get_openssl_error(bev)) != 0)
+		last = err;
+	if ((v = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		*fatal = 1;
+		snprintf(buf, len, "TLS to etcd at %s:%u: certificate verify "
+		    "failed: %s (is --store-ca the CA that signed etcd's "
+		    "certificate, for this name or IP?)", e->url.ep[i].host,
+		    e->url.ep[i].port, X509_verify_cert_error_string(v));
+		return (buf);
+	}
+	alert = ssl_alert_idx == -1 ? 0 :
+	    (uintptr_t)SSL_get_ex_data(ssl, ssl_alert_idx);
+	if (alert != 0 && SSL_alert_type_string((int)(alert & 0xffff))[0] ==
+	    'F')
+		snprintf(b, sizeof(b), "etcd sent the alert \"%s\"",
+		    SSL_alert_desc_string_long((int)(alert & 0xffff)));
+	else if (last == 0 || ERR_GET_LIB(last) == 0)
+		return (NULL);		/* a socket error, not TLS's */
+	else
+		ERR_error_string_n(last, b, sizeof(b));
+	*fatal = strstr(b, "alert") != NULL;
+	snprintf(buf, len, "TLS to etcd at %s:%u: %s%s", e->url.ep[i].host,
+	    e->url.ep[i].port, b, strstr(b, "certificate") == NULL ? "" :
+	    !e->has_cert ? " (etcd wants a client certificate: --store-cert, "
+	    "--store-key)" : " (etcd does not accept our client certificate: "
+	    "signed by its --trusted-ca-file?)");
+	return (buf);
 }
 
 /* Free the connections of finished requests (see struct etcd). */
@@ -317,8 +611,17 @@ etcd_free(struct etcd *e)
 	if (e == NULL)
 		return;
 	reap(-1, 0, e);
-	event_free(e->reaper);
+	if (e->reaper != NULL)
+		event_free(e->reaper);
 	free(e->grave);
+	if (e->ssl != NULL)
+		SSL_CTX_free(e->ssl);
+	if (e->pass != NULL)
+		explicit_bzero(e->pass, strlen(e->pass));
+	free(e->pass);
+	free(e->user);
+	free(e->token);
+	free(e->autherr);
 	free(e);
 }
 
@@ -431,6 +734,16 @@ parse_answer(struct etcd_req *q, json_t *j, struct etcd_result *r)
 		    (q->kind == R_KEEPALIVE && r->ttl <= 0))
 			r->err = strdup("lease not found or expired");
 		break;
+	case R_AUTH:
+		free(q->e->token);
+		q->e->token = NULL;
+		if (!json_is_string(json_object_get(j, "token")))
+			r->err = strdup("etcd's authenticate answer has no "
+			    "token");
+		else if ((q->e->token = strdup(json_string_value(
+		    json_object_get(j, "token")))) == NULL)
+			r->err = strdup("out of memory");
+		break;
 	case R_PUT:
 		break;
 	}
@@ -467,6 +780,8 @@ req_finish(struct etcd_req *q, struct etcd_result *r)
 		event_free(q->timer);
 	if (q->chunks != NULL)
 		evbuffer_free(q->chunks);
+	if (q->kind == R_AUTH)
+		explicit_bzero(q->body, strlen(q->body));
 	free(q->body);
 	free(q->lasterr);
 	free(q->liveerr);
@@ -558,10 +873,15 @@ req_attempt(struct etcd_req *q)
 	}
 	if (ms > e->attempt_ms)
 		ms = e->attempt_ms;
+	if (q->kind != R_AUTH && e->user != NULL && e->token == NULL) {
+		/* Resumed by auth_done once a token is there (or not). */
+		TAILQ_INSERT_TAIL(&e->auth_wait, q, wait);
+		auth_start(e);
+		return;
+	}
 	q->tries++;
 	gettimeofday(&q->t_attempt, NULL);
-	q->conn = evhttp_connection_base_new(e->base, NULL,
-	    e->url.ep[q->ep].host, e->url.ep[q->ep].port);
+	q->conn = ep_connect(e, q->ep);
 	if (q->conn == NULL) {
 		req_retry(q, "cannot create connection", 0);
 		return;
@@ -587,6 +907,11 @@ req_attempt(struct etcd_req *q)
 	    hosthdr);
 	evhttp_add_header(evhttp_request_get_output_headers(hr),
 	    "Content-Type", "application/json");
+	if (q->kind != R_AUTH && e->token != NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(hr),
+		    "Authorization", e->token);
+		q->tgen = e->tgen;
+	}
 	evbuffer_add(evhttp_request_get_output_buffer(hr), q->body,
 	    strlen(q->body));
 	if (evhttp_make_request(q->conn, hr, EVHTTP_REQ_POST, q->path) == -1) {
@@ -597,16 +922,33 @@ req_attempt(struct etcd_req *q)
 	}
 }
 
-/* Name the gateway's error: {"error": ..., "message": ..., "code": N}. */
+/*
+ * Name the gateway's error: {"error": ..., "message": ..., "code": N}, or
+ * the first line of a text answer (printable bytes only, bounded).
+ */
 static void
-http_error(int code, json_t *j, char *buf, size_t len)
+http_error(int code, json_t *j, struct evbuffer *in, char *buf, size_t len)
 {
 	const char	*m = json_string_value(json_object_get(j, "message"));
+	char		 text[200];
+	size_t		 i, n;
 
 	if (m == NULL)
 		m = json_string_value(json_object_get(j, "error"));
-	snprintf(buf, len, "etcd answered HTTP %d: %s", code,
-	    m != NULL ? m : "(no message)");
+	if (m == NULL && in != NULL && (n = evbuffer_copyout(in, text,
+	    sizeof(text) - 1)) > 0 && n != (size_t)-1) {
+		for (i = 0; i < n && text[i] != '\n'; i++)
+			if ((unsigned char)text[i] < 0x20 ||
+			    (unsigned char)text[i] >= 0x7f)
+				text[i] = '?';
+		text[i] = '\0';
+		m = text;
+	}
+	snprintf(buf, len, "etcd answered HTTP %d: %s%s", code,
+	    m != NULL && *m != '\0' ? m : "(no message)",
+	    m != NULL && strstr(m, "CommonName") != NULL ?
+	    " (etcd's gateway refuses client certificates with a Common "
+	    "Name: issue one without a CN)" : "");
 }
 
 static void
@@ -620,7 +962,18 @@ req_done(struct evhttp_request *hr, void *arg)
 	char			 why[512];
 	int			 code = hr != NULL ?
 				    evhttp_request_get_response_code(hr) : 0;
+	int			 fatal;
 
+	if (code == 0 && tls_why(q->e, q->ep, q->conn, why, sizeof(why),
+	    &fatal) != NULL) {
+		bury(q->e, q->conn);
+		q->conn = NULL;
+		if (fatal)
+			req_fail(q, why);
+		else
+			req_retry(q, why, 0);
+		return;
+	}
 	bury(q->e, q->conn);
 	q->conn = NULL;
 	if (code == 0) {
@@ -641,14 +994,30 @@ req_done(struct evhttp_request *hr, void *arg)
 	j = json_loadb((const char *)evbuffer_pullup(in, -1),
 	    evbuffer_get_length(in), JSON_DISABLE_EOF_CHECK, &jerr);
 	if (code != 200) {
-		http_error(code, j, why, sizeof(why));
+		http_error(code, j, in, why, sizeof(why));
 		json_decref(j);
 		/* 5xx: no leader, no quorum, timed out: another may do. */
 		if (code >= 500) {
 			req_retry(q, why, 1);
 			return;
 		}
-		req_fail(q, why);
+		/* The token expired (or auth changed): once more, renewed. */
+		if (q->kind != R_AUTH && q->e->user != NULL && !q->reauthed &&
+		    (strstr(why, "invalid auth token") != NULL ||
+		    strstr(why, "auth store is old") != NULL)) {
+			q->reauthed = 1;
+			auth_drop(q->e, q->tgen);
+			req_attempt(q);
+			return;
+		}
+		if (q->kind == R_AUTH) {
+			char	 a[700];
+
+			snprintf(a, sizeof(a), "etcd authentication as "
+			    "\"%s\" failed: %s", q->e->user, why);
+			req_fail(q, a);
+		} else
+			req_fail(q, why);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -707,6 +1076,67 @@ dump(json_t *j)
 
 	json_decref(j);
 	return (s);
+}
+
+/* etcd refused token generation gen: forget it, unless a newer one came. */
+static void
+auth_drop(struct etcd *e, unsigned long gen)
+{
+	if (e->token != NULL && e->tgen == gen) {
+		free(e->token);
+		e->token = NULL;
+	}
+}
+
+/* The token came (or not): send, or fail, every request that waited. */
+static void
+auth_done(struct etcd_result *r, void *arg)
+{
+	struct etcd	*e = arg;
+	struct etcd_reqs todo;
+	struct etcd_req	*q;
+
+	e->authing = 0;
+	free(e->autherr);
+	e->autherr = NULL;
+	if (r->err == NULL)
+		e->tgen = ++e->nauth;
+	else
+		e->autherr = strdup(r->err);
+	TAILQ_INIT(&todo);
+	TAILQ_CONCAT(&todo, &e->auth_wait, wait);
+	while ((q = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, q, wait);
+		if (r->err != NULL || e->token == NULL) {
+			struct etcd_result *f = calloc(1, sizeof(*f));
+
+			if (f == NULL || (f->err = strdup(r->err != NULL ?
+			    r->err : "no auth token")) == NULL)
+				abort();
+			req_finish(q, f);
+		} else
+			req_attempt(q);
+	}
+	etcd_result_free(r);
+}
+
+/* Ask for a token with the user and password, unless already asking. */
+static void
+auth_start(struct etcd *e)
+{
+	if (e->authing)
+		return;
+	e->authing = 1;
+	if (req_start(e, R_AUTH, "/v3/auth/authenticate",
+	    dump(json_pack("{ssss}", "name", e->user, "password", e->pass)),
+	    auth_done, e) == -1) {
+		struct etcd_result *r = calloc(1, sizeof(*r));
+
+		if (r == NULL)
+			abort();
+		r->err = strdup("out of memory");
+		auth_done(r, e);
+	}
 }
 
 int
@@ -891,8 +1321,15 @@ watch_message(struct etcd_watch *w, const char *s, size_t len)
 		return (-1);
 	memset(&m, 0, sizeof(m));
 	if ((res = json_object_get(j, "result")) == NULL) {
+		const char *msg = json_string_value(json_object_get(
+		    json_object_get(j, "error"), "message"));
+
+		/* The token expired: the next connect gets a new one. */
+		rc = msg != NULL && strstr(msg, "auth token") != NULL ? -3 : -1;
+		if (rc == -3)
+			auth_drop(w->e, w->tgen);
 		json_decref(j);
-		return (-1);
+		return (rc);
 	}
 	m.created = json_is_true(json_object_get(res, "created"));
 	m.revision = jint(json_object_get(res, "header"), "revision");
@@ -955,6 +1392,11 @@ watch_chunk(struct evhttp_request *hr, void *arg)
 			    "restarting from now");
 			return;
 		}
+		if (rc == -3) {
+			watch_broken(w, "etcd refused the watch's auth token; "
+			    "authenticating again");
+			return;
+		}
 		if (rc == -1) {
 			watch_broken(w, "bad watch message from etcd");
 			return;
@@ -968,14 +1410,21 @@ static void
 watch_done(struct evhttp_request *hr, void *arg)
 {
 	struct etcd_watch	*w = arg;
-	char			 why[300];
+	char			 why[600];
+	int			 code = hr != NULL ?
+				    evhttp_request_get_response_code(hr) : 0;
+	int			 fatal;
 
 	w->hreq = NULL;		/* evhttp frees it after this */
 	if (w->broken)
 		return;
-	snprintf(why, sizeof(why), "watch stream from %s:%u ended (HTTP %d)",
-	    w->e->url.ep[w->ep].host, w->e->url.ep[w->ep].port,
-	    hr != NULL ? evhttp_request_get_response_code(hr) : 0);
+	if (code == 401)
+		auth_drop(w->e, w->tgen);
+	if (code != 0 || tls_why(w->e, w->ep, w->conn, why, sizeof(why),
+	    &fatal) == NULL)
+		snprintf(why, sizeof(why), "watch stream from %s:%u ended "
+		    "(HTTP %d)", w->e->url.ep[w->ep].host,
+		    w->e->url.ep[w->ep].port, code);
 	watch_broken(w, why);
 }
 
@@ -987,9 +1436,26 @@ watch_connect(struct etcd_watch *w)
 	char			*body, rev[32], hosthdr[300];
 
 	watch_close(w);
+	if (w->e->user != NULL && w->e->token == NULL) {
+		/* No token yet: ask, and look again in a moment. */
+		struct timeval	 tv = { 0, WATCH_RETRY_MS * 1000 };
+
+		/* The last try failed: say why (each retry, as a stream). */
+		if (w->e->autherr != NULL && !w->e->authing) {
+			char	 why[700];
+
+			snprintf(why, sizeof(why), "%s", w->e->autherr);
+			auth_start(w->e);
+			watch_broken(w, why);
+			return;
+		}
+		auth_start(w->e);
+		w->broken = 1;
+		evtimer_add(w->timer, &tv);
+		return;
+	}
 	w->broken = 0;
-	w->conn = evhttp_connection_base_new(w->e->base, NULL,
-	    w->e->url.ep[w->ep].host, w->e->url.ep[w->ep].port);
+	w->conn = ep_connect(w->e, w->ep);
 	snprintf(rev, sizeof(rev), "%lld", (long long)w->rev);
 	j = json_pack("{s:{ssss}}", "create_request", "key", w->key,
 	    "start_revision", rev);
@@ -1013,6 +1479,11 @@ watch_connect(struct etcd_watch *w)
 	    hosthdr);
 	evhttp_add_header(evhttp_request_get_output_headers(hr),
 	    "Content-Type", "application/json");
+	if (w->e->token != NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(hr),
+		    "Authorization", w->e->token);
+		w->tgen = w->e->tgen;
+	}
 	evbuffer_add(evhttp_request_get_output_buffer(hr), body, strlen(body));
 	free(body);
 	if (evhttp_make_request(w->conn, hr, EVHTTP_REQ_POST,

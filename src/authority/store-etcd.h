@@ -4,7 +4,11 @@
  * /v3/watch, /v3/lease/grant, /v3/lease/keepalive) with libevent's evhttp.
  * Every request has a deadline and fails over across the URL's endpoints;
  * every response has a size bound. Keys are full keys (the caller adds
- * the prefix); values are bytes.
+ * the prefix); values are bytes. etcds:// speaks TLS (OpenSSL through
+ * libevent's bufferevent_openssl), verifying etcd's certificate against a
+ * CA and the endpoint's name or IP, optionally with a client certificate;
+ * a user and password (from a file) get a token from /v3/auth/authenticate
+ * that goes with every request and is renewed when etcd says it expired.
  */
 #ifndef MANDOS_STORE_ETCD_H
 #define MANDOS_STORE_ETCD_H
@@ -27,7 +31,7 @@ struct etcd_url {
 		uint16_t port;
 	}		 ep[ETCD_MAX_EP];
 	size_t		 nep;
-	int		 tls;		/* etcds:// (not yet supported) */
+	int		 tls;		/* etcds:// */
 	char		 prefix[512];	/* "/mandos": leading '/', no trailing '/' */
 };
 
@@ -65,9 +69,28 @@ struct etcd_watch_msg {
 };
 typedef void	(*etcd_watch_cb)(const struct etcd_watch_msg *, void *);
 
+/* How to reach a secured etcd; every field may be NULL. */
+struct etcd_tls_opts {
+	const char	*ca;	/* PEM CA(s) for etcd's certificate (NULL: the system's) */
+	const char	*cert;	/* PEM client certificate (chain) */
+	const char	*key;	/* its PEM private key (NULL: in cert) */
+	const char	*auth;	/* file with "user:password" on one line, not world-readable */
+};
+
 int	 etcd_url_parse(const char *, struct etcd_url *, char **errstr);
 
+/* The options --store-ca, --store-cert, --store-key, --store-auth (name
+ * without the dashes) into o, for mandosctl and mandosd alike: 0, or -1
+ * when name is none of them. */
+int	 etcd_tls_opt(struct etcd_tls_opts *o, const char *name, const char *val);
+
 struct etcd *etcd_new(struct event_base *, const char *url, char **errstr);
+/* The same with TLS and authentication options (opts may be NULL). The
+ * files are read here: a bad one is an error now, not at the first request. */
+struct etcd *etcd_new_opts(struct event_base *, const char *url,
+	    const struct etcd_tls_opts *opts, char **errstr);
+/* How many times a token was obtained (re-authentications included). */
+unsigned long etcd_auth_count(const struct etcd *);
 void	 etcd_free(struct etcd *);
 const char *etcd_prefix(const struct etcd *);
 /* Whole-operation deadline and per-attempt timeout, in ms (4000, 1500). */

@@ -3,6 +3,10 @@
 # private temp dir, timings are short so elections take well under a second.
 # Cleanup kills only the pids started here. Exit codes: 0 pass, 1 fail,
 # 77 skip (only when etcd is not installed and we are not in CI).
+# TLS mode: call fleet_tls_init before etcd_cluster_start; the members then
+# serve clients over https with client certificates required, STORE is an
+# etcds:// URL and ectl passes the certificates (and ETCD_ROOT, user:pass,
+# once set). ETCD_EXTRA holds more etcd flags for every member.
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
@@ -14,6 +18,9 @@ ETCD_PIDS=()	# by member index 0..2; empty when stopped
 ETCD_CPORT=()	# client ports
 ETCD_PPORT=()	# peer ports
 EXTRA_PIDS=()
+ETCD_TLS=0
+ETCD_EXTRA=()
+ETCD_ROOT=
 
 fleet_cleanup() {
 	local p i
@@ -60,10 +67,14 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))'
 
 # Start member $1 (0..2) with the cluster state given as $2 (new|existing).
 etcd_start_member() {
-	local i=$1 state=${2:-existing}
+	local i=$1 state=${2:-existing} tls=()
+	[ "$ETCD_TLS" = 1 ] && tls=(--cert-file "$TLS/server.pem" \
+	    --key-file "$TLS/server.key" --trusted-ca-file "$TLS/ca.pem" \
+	    --client-cert-auth)
 	etcd --name "m$i" --data-dir "$T/data$i" \
-	    --listen-client-urls "http://127.0.0.1:${ETCD_CPORT[$i]}" \
-	    --advertise-client-urls "http://127.0.0.1:${ETCD_CPORT[$i]}" \
+	    --listen-client-urls "$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[$i]}" \
+	    --advertise-client-urls "$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[$i]}" \
+	    "${tls[@]}" "${ETCD_EXTRA[@]}" \
 	    --listen-peer-urls "http://127.0.0.1:${ETCD_PPORT[$i]}" \
 	    --initial-advertise-peer-urls "http://127.0.0.1:${ETCD_PPORT[$i]}" \
 	    --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state "$state" \
@@ -90,8 +101,8 @@ etcd_cluster_start() {
 			ETCD_CLUSTER+="${ETCD_CLUSTER:+,}m$i=http://127.0.0.1:${ETCD_PPORT[$i]}"
 		done
 		ETCD_ENDPOINTS="127.0.0.1:${ETCD_CPORT[0]},127.0.0.1:${ETCD_CPORT[1]},127.0.0.1:${ETCD_CPORT[2]}"
-		ETCD_URLS="http://127.0.0.1:${ETCD_CPORT[0]},http://127.0.0.1:${ETCD_CPORT[1]},http://127.0.0.1:${ETCD_CPORT[2]}"
-		STORE="etcd://$ETCD_ENDPOINTS/mandos-test"
+		ETCD_URLS="$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[0]},$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[1]},$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[2]}"
+		STORE="etcd$([ "$ETCD_TLS" = 1 ] && echo s)://$ETCD_ENDPOINTS/mandos-test"
 		for i in 0 1 2; do etcd_start_member "$i" new; done
 		etcd_wait_healthy 0 1 2 && return 0
 		[ "$try" = 2 ] && break
@@ -103,14 +114,49 @@ etcd_cluster_start() {
 
 # etcdctl against the whole cluster (etcdctl 3.4 refuses ETCDCTL_ENDPOINTS
 # together with --endpoints, so the endpoints are always given as a flag).
-ectl() { etcdctl --endpoints "$ETCD_URLS" --command-timeout 3s "$@"; }
+ectl() { etcdctl --endpoints "$ETCD_URLS" --command-timeout 3s "${ETCDCTL_TLS[@]}" \
+    ${ETCD_ROOT:+--user "$ETCD_ROOT"} "$@"; }
+ETCD_SCHEME=http
+ETCDCTL_TLS=()
+
+# fleet_tls_init: a CA, a server certificate for 127.0.0.1 (IP SAN) and
+# localhost, a client certificate (no CN: etcd 3.4's gateway refuses one with a CN), and a second CA that
+# signed none of them, in $TLS; the cluster then speaks TLS to clients.
+fleet_tls_init() {
+	command -v certtool >/dev/null 2>&1 || skip "certtool not installed (apt-get install gnutls-bin)"
+	TLS=$T/tls
+	mkdir -p "$TLS"
+	local n
+	for n in ca other-ca server client; do
+		certtool --generate-privkey --key-type=ecdsa --curve=secp256r1 \
+		    --outfile "$TLS/$n.key" >/dev/null 2>&1 || fail "certtool key $n"
+	done
+	printf 'cn = "mandosd test CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >"$TLS/ca.tmpl"
+	printf 'cn = "some other CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >"$TLS/other-ca.tmpl"
+	printf 'cn = "etcd"\nip_address = "127.0.0.1"\ndns_name = "localhost"\ntls_www_server\ntls_www_client\nsigning_key\nencryption_key\nexpiration_days = 2\n' >"$TLS/server.tmpl"
+	printf 'organization = "mandosd test client"\ntls_www_client\nsigning_key\nexpiration_days = 2\n' >"$TLS/client.tmpl"
+	for n in ca other-ca; do
+		certtool --generate-self-signed --load-privkey "$TLS/$n.key" \
+		    --template "$TLS/$n.tmpl" --outfile "$TLS/$n.pem" >/dev/null 2>&1 || fail "certtool $n"
+	done
+	for n in server client; do
+		certtool --generate-certificate --load-privkey "$TLS/$n.key" \
+		    --load-ca-certificate "$TLS/ca.pem" --load-ca-privkey "$TLS/ca.key" \
+		    --template "$TLS/$n.tmpl" --outfile "$TLS/$n.pem" >/dev/null 2>&1 || fail "certtool $n"
+	done
+	chmod 0600 "$TLS"/*.key
+	ETCD_TLS=1
+	ETCD_SCHEME=https
+	ETCDCTL_TLS=(--cacert "$TLS/ca.pem" --cert "$TLS/client.pem" --key "$TLS/client.key")
+}
 
 # Wait (up to 20 s) until the given members all report healthy.
 etcd_wait_healthy() {
 	local i eps= _
-	for i in "$@"; do eps+="${eps:+,}http://127.0.0.1:${ETCD_CPORT[$i]}"; done
+	for i in "$@"; do eps+="${eps:+,}$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[$i]}"; done
 	for _ in $(seq 100); do
-		etcdctl --endpoints "$eps" --command-timeout 2s endpoint health \
+		etcdctl --endpoints "$eps" --command-timeout 2s "${ETCDCTL_TLS[@]}" \
+		    ${ETCD_ROOT:+--user "$ETCD_ROOT"} endpoint health \
 		    >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
@@ -147,8 +193,9 @@ etcd_leader() {
 	local i
 	for i in 0 1 2; do
 		[ -n "${ETCD_PIDS[$i]:-}" ] || continue
-		etcdctl --endpoints "http://127.0.0.1:${ETCD_CPORT[$i]}" \
-		    --command-timeout 2s endpoint status -w json 2>/dev/null |
+		etcdctl --endpoints "$ETCD_SCHEME://127.0.0.1:${ETCD_CPORT[$i]}" \
+		    --command-timeout 2s "${ETCDCTL_TLS[@]}" \
+		    ${ETCD_ROOT:+--user "$ETCD_ROOT"} endpoint status -w json 2>/dev/null |
 		    python3 -c '
 import json, sys
 s = json.load(sys.stdin)[0]["Status"]

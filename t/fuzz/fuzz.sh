@@ -61,7 +61,7 @@ build_one() {
 	srcs "$n" >/dev/null || die "unknown harness $n"
 	[ -f "$FZ/fuzz_$n.c" ] || { echo "fuzz.sh: no t/fuzz/fuzz_$n.c yet, skipped"; return 0; }
 	mkdir -p "$objdir/src/authority" "$objdir/src/worker" "$objdir/lib" "$objdir/clients"
-	pc=$(pkg-config --cflags libevent_core libevent_extra gnutls jansson \
+	pc=$(pkg-config --cflags libevent_core libevent_extra libevent_openssl openssl gnutls jansson \
 	    avahi-client gpgme inih libseccomp 2>/dev/null)
 	CFLAGS_FZ="-g -O1 -std=gnu11 -fsanitize=fuzzer-no-link,address,undefined
 	    -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -81,7 +81,7 @@ build_one() {
 	# shellcheck disable=SC2086,SC2046
 	$FUZZ_CC $CFLAGS_FZ -fsanitize=fuzzer "$FZ/fuzz_$n.c" $(extra "$n") \
 	    "${objs[@]}" -o "$out" \
-	    $(pkg-config --libs libevent_core libevent_extra gnutls jansson \
+	    $(pkg-config --libs libevent_core libevent_extra libevent_openssl openssl gnutls jansson \
 	    avahi-client gpgme inih libseccomp 2>/dev/null) -lm || return 1
 	echo "  FUZZ     t/fuzz/fuzz_$n"
 }
