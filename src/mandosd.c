@@ -614,7 +614,7 @@ parent_serving(void)
 	if (parent_restore)
 		state_restore();
 	{
-		static const struct ctl_hooks hooks = { parent_reload_table };
+		static const struct ctl_hooks hooks = { parent_reload_table, NULL };
 
 		ctl_start(parent_base, &hooks);
 	}

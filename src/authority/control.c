@@ -49,6 +49,14 @@ struct ctl_peer {
 	int			 closing;	/* flush the reply, then close */
 	int			 throttled;	/* replies unread: stopped reading */
 	int			 eof;		/* peer done sending: answer, then close */
+	int			 waiting;	/* a reply is owed (fleet approval) */
+};
+
+/* A reply owed to a peer (which may be gone when it is ready). */
+struct ctl_owed {
+	uint64_t		 peer;
+	json_t			*names;
+	int			 now;		/* still inside ctl_dispatch */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
 
@@ -67,6 +75,7 @@ static unsigned long	 ctl_refused_n;	/* refused since */
 
 static void	 ctl_free(struct ctl_peer *);
 static int	 ctl_bind(const char *, const struct group *, char **);
+static void	 ctl_read_cb(struct bufferevent *, void *);
 
 int
 ctl_watching(void)
@@ -234,6 +243,52 @@ ctl_list(json_t *names)
 	return (out);
 }
 
+/* A fleet approval was recorded (err NULL) or not: answer the peer. */
+static void
+ctl_owed_done(void *arg, const char *err)
+{
+	struct ctl_owed	*o = arg;
+	struct ctl_peer	*p;
+	int		 now = o->now;
+
+	TAILQ_FOREACH(p, &ctl_all, entry)
+		if (p->id == o->peer)
+			break;
+	if (p != NULL) {
+		if (err != NULL)
+			ctl_error(p, "%s", err);
+		else
+			ctl_ok(p, json_incref(o->names));
+		p->waiting = 0;
+	}
+	json_decref(o->names);
+	free(o);
+	/* Later: take the peer's next requests (it may be freed there). */
+	if (p != NULL && !now && p->bev != NULL) {
+		if (!p->eof && !p->closing)
+			bufferevent_enable(p->bev, EV_READ);
+		ctl_read_cb(p->bev, p);
+	}
+}
+
+/* Approve or deny for the fleet; the reply comes when it is recorded. */
+static void
+ctl_approve_fleet(struct ctl_peer *p, json_t *names, int approve)
+{
+	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+
+	o->peer = p->id;
+	o->names = json_incref(names);
+	o->now = 1;
+	p->waiting = 1;
+	ctl_hooks.approve(names, approve, ctl_owed_done, o);
+	if (p->waiting) {	/* not answered yet: o lives on */
+		o->now = 0;
+		if (p->bev != NULL)
+			bufferevent_disable(p->bev, EV_READ);
+	}
+}
+
 /* One action on each named client. */
 static void
 ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
@@ -246,6 +301,11 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 
 	if (strcmp(cmd, "set") == 0 && (attr == NULL || val == NULL)) {
 		ctl_error(p, "set needs \"attr\" and \"value\"");
+		return;
+	}
+	if (ctl_hooks.approve != NULL && p->bev != NULL &&
+	    (strcmp(cmd, "approve") == 0 || strcmp(cmd, "deny") == 0)) {
+		ctl_approve_fleet(p, names, strcmp(cmd, "approve") == 0);
 		return;
 	}
 	json_array_foreach(names, i, v) {
@@ -428,6 +488,9 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 len;
 
 	while (!p->closing) {
+		/* One request at a time: the owed reply comes first. */
+		if (p->waiting)
+			return;
 		/* A peer that does not read its replies gets no more. */
 		if (evbuffer_get_length(bufferevent_get_output(bev)) >
 		    CTL_WATCH_HIWAT) {
