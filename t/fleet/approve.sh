@@ -28,10 +28,10 @@ TMPDIR=$T mandos-keygen --dir "$T/keys" --name fa --passfile "$T/secret.txt" \
 kid=$(sed -n 's/^key_id = //p' "$T/section")
 b64=$(sed -n '/^secret =/,/^[^ ]/{/^    /{s/^ *//;p}}' "$T/section" | tr -d '\n')
 [ ${#kid} -eq 64 ] && [ -n "$b64" ] || fail "cannot read mandos-keygen's output"
-# Waits up to a minute, denied by default; a decision holds 2 s.
+# Waits up to a minute, denied by default; a decision holds 3 s.
 cat >"$T/clients.json" <<EOF
 {"defaults": {"approval_delay": "PT60S", "approved_by_default": false,
-  "approval_duration": "PT2S", "checker": "true", "interval": "PT1H",
+  "approval_duration": "PT3S", "checker": "true", "interval": "PT1H",
   "timeout": "PT1H"},
  "clients": {"fa": {"key_id": "$kid", "secret": "$b64", "host": "localhost"}}}
 EOF
@@ -65,18 +65,24 @@ echo "  approval on a -> secret from b: $((t1 - t0)) ms (mandosctl, etcd, watch,
 [ $((t1 - t0)) -lt 5000 ] || fail "approval took $((t1 - t0)) ms"
 grep -q "fleet: client fa approved on server a" "$T/b.log" || fail "b did not log the fleet approval"
 ok "a machine waiting on b got its secret after mandosctl -A on a"
-
-# 2. The decision is a key under a lease of approval_duration (2 s).
+# 2. The decision is a key under a lease of approval_duration (3 s).
 v=$(ectl get /mandos-test/approvals/fa --print-value-only)
-python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["approved"] is True and d["server"]=="a" and d["duration_ms"]==2000, d' "$v" ||
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["approved"] is True and d["server"]=="a" and d["duration_ms"]==3000, d' "$v" ||
     fail "approval key: $v"
 lease=$(ectl get /mandos-test/approvals/fa -w json | python3 -c 'import json,sys; print("%x" % json.load(sys.stdin)["kvs"][0]["lease"])')
 ttl=$(ectl lease timetolive "$lease" | sed -n 's/.*granted with TTL(\([0-9]*\)s).*/\1/p')
-[ "$ttl" = 2 ] || fail "the approval's lease TTL is '$ttl', not 2 s"
+[ "$ttl" = 3 ] || fail "the approval's lease TTL is '$ttl', not 3 s"
+# As a local approval: it also covers a new request within approval_duration.
+t0b=$(now_ms)
+real "${SRV_PORT[b]}" 10 || fail "a new request on b within approval_duration waited"
+cmp -s "$T/real.out" "$T/secret.txt" || fail "second request: not the secret"
+echo "  a new request on b $(( t0b - t0 )) ms after -A: served in $(( $(now_ms) - t0b )) ms"
+ok "the approval also covers a new request within approval_duration"
+
 wait_for 10 sh -c '[ -z "$(etcdctl --endpoints '"$ETCD_URLS"' get /mandos-test/approvals/fa --keys-only)" ]' ||
     fail "the approval key outlived its lease"
 t2=$(now_ms)
-echo "  approval key gone $((t2 - t0)) ms after -A (lease TTL 2 s)"
+echo "  approval key gone $((t2 - t0)) ms after -A (lease TTL 3 s)"
 ok "the decision is stored with a lease of approval_duration and expires with it"
 
 # 3. After approval_duration a new connection on b waits again; -D on a
