@@ -125,8 +125,9 @@ fapprove_lease_cb(struct etcd_result *r, void *arg)
 {
 	struct fapprove_op	*op = arg;
 
-	if (r->err != NULL) {
-		fapprove_op_done(op, r->err);
+	if (r->err != NULL || fa_etcd == NULL) {
+		fapprove_op_done(op, r->err != NULL ? r->err :
+		    "the server is stopping");
 		etcd_result_free(r);
 		return;
 	}

@@ -7,7 +7,9 @@
  * lost (we could not reach etcd for a TTL), a new one is granted and the
  * key put again. The live set is the keys under PREFIX/servers/ (read
  * once, then watched; re-read when the watch had to restart), always
- * with ourselves in it: a server cut off from etcd goes on checking.
+ * with ourselves in it. While our lease cannot be renewed (etcd down or
+ * without quorum), or the results watch is broken, we check every client
+ * ourselves, as a server without a store does.
  *
  * Checkers. Client NAME is checked by the live server with the highest
  * fregistry_hash(server id, NAME) (rendezvous hashing: when a server
@@ -21,8 +23,9 @@
  * gets expires >= now + interval + 1 s on every server, and the new owner
  * runs its checker at once: nobody is disabled because its checker
  * vanished, only because a check failed. The gap before that (the dead
- * server's lease running out, at most TTL) is covered only if the
- * client's timeout exceeds interval + TTL; we warn at start if not.
+ * server's lease running out, at most TTL; or, when etcd goes, our
+ * renewal failing: TTL/3 + 4 s) is covered only if the client's timeout
+ * exceeds interval + that; we warn at start if not.
  */
 #include "config.h"
 
@@ -43,6 +46,7 @@
 #define FREG_MAX_SERVERS	1024	/* bound on the live set */
 #define FREG_RETRY_MS		1000	/* re-read after a failed read */
 #define FREG_TAKEOVER_MARGIN_MS	1000	/* the result's trip through etcd */
+#define FREG_MAX_CHECK_PUTS	256	/* result writes in flight */
 
 struct freg_set {
 	char		**id;		/* sorted */
@@ -67,11 +71,14 @@ static int		 rg_up = 1;		/* optimistic until shown */
 static int		 rg_loaded;		/* the live set was read */
 static int		 rg_load_failed;	/* ... and could not be */
 static int		 rg_reading;		/* a range in flight */
+static int		 rg_stopping;		/* fregistry_shutdown runs */
 static int64_t		 rg_snap_rev;		/* the set's read revision */
 static struct freg_set	 rg_live;
 static struct etcd_watch *rg_watch, *rg_cwatch;
 static int		 rg_wbroken, rg_cbroken;
 static int		 rg_check_err;		/* a result put failed */
+static size_t		 rg_check_puts;		/* result writes in flight */
+static uint64_t		 rg_check_dropped;	/* not shared: store down */
 
 static void	 freg_register(void);
 static void	 freg_read(void);
@@ -207,14 +214,21 @@ fregistry_up(void)
 	return (rg_up);
 }
 
-/* client.c's question: do we run name's scheduled checker? */
+/*
+ * client.c's question: do we run name's scheduled checker? While the
+ * store is away (our lease not renewed) or we cannot hear the others'
+ * results, every server checks every client itself, as without a store:
+ * otherwise each would expire the clients whose results it no longer
+ * hears. Until the live set is known, nobody's, unless it cannot be read.
+ */
 static int
 freg_mine(const char *name)
 {
 	const char	*o;
 
-	/* Until the live set is known, nobody's: unless it cannot be. */
-	if (!rg_loaded && !rg_load_failed)
+	if (!rg_up || rg_cbroken || (!rg_loaded && rg_load_failed))
+		return (1);
+	if (!rg_loaded)
 		return (0);
 	return ((o = freg_owner_in(&rg_live, name)) != NULL &&
 	    strcmp(o, rg_id) == 0);
@@ -224,11 +238,12 @@ static void
 freg_set_up(int up, const char *why)
 {
 	if (up && !rg_up)
-		log_info("fleet: the store answers again; registered as %s",
-		    rg_id);
+		log_info("fleet: the store answers again; registered as %s; "
+		    "checking only the clients this server owns", rg_id);
 	else if (!up && rg_up)
 		log_warnx("fleet: cannot renew this server's registration: "
-		    "%s", why);
+		    "%s; checking every client here until the store is back",
+		    why);
 	rg_up = up;
 }
 
@@ -271,26 +286,34 @@ freg_changed(const struct freg_set *old, int initial)
 		    "here", moved, moved == 1 ? "" : "s", took);
 }
 
-/* Warn once about clients a takeover could come too late for. */
+/*
+ * Warn once about clients a takeover could come too late for: the time
+ * before the others know is the TTL (a dead server's lease running out)
+ * or, when etcd goes, TTL/3 plus the store client's 4 s deadline (our
+ * renewal failing); the next run is up to an interval after that.
+ */
 static void
 freg_warn_timeouts(void)
 {
 	struct client_rt	*rt;
 	size_t			 i, n = 0;
 	const char		*first = NULL;
+	uint64_t		 ttl = (uint64_t)rg_ttl_s * 1000;
+	uint64_t		 blind = ttl > rg_tick_ms + 4000 ? ttl :
+				    rg_tick_ms + 4000;
 
 	for (i = 0; (rt = client_nth(i)) != NULL; i++)
-		if (client_timeout_ms(rt) <= client_interval_ms(rt) +
-		    (uint64_t)rg_ttl_s * 1000) {
+		if (client_timeout_ms(rt) <= client_interval_ms(rt) + blind) {
 			if (first == NULL)
 				first = client_name(rt);
 			n++;
 		}
 	if (n > 0)
 		log_warnx("fleet: %zu client%s (first %s) with timeout <= "
-		    "interval + store TTL (%lld s): if its checking server "
-		    "dies it may expire before another takes over", n,
-		    n == 1 ? "" : "s", first, (long long)rg_ttl_s);
+		    "interval + %llu ms (store TTL %lld s): if its checking "
+		    "server or the store goes away it may expire before "
+		    "another server checks it", n, n == 1 ? "" : "s", first,
+		    (unsigned long long)blind, (long long)rg_ttl_s);
 }
 
 /* ---- the live set ---- */
@@ -346,7 +369,7 @@ freg_read_cb(struct etcd_result *r, void *arg)
 	    (FREG_RETRY_MS % 1000) * 1000 };
 
 	rg_reading = 0;
-	if (rg_etcd == NULL) {
+	if (rg_etcd == NULL || rg_stopping) {
 		etcd_result_free(r);
 		return;
 	}
@@ -413,9 +436,10 @@ freg_put_cb(struct etcd_result *r, void *arg)
 static void
 freg_grant_cb(struct etcd_result *r, void *arg)
 {
-	if (r->err != NULL) {
+	if (r->err != NULL || rg_stopping) {
 		rg_busy = 0;
-		freg_set_up(0, r->err);
+		if (r->err != NULL)
+			freg_set_up(0, r->err);
 		etcd_result_free(r);
 		return;
 	}
@@ -440,6 +464,10 @@ static void
 freg_keepalive_cb(struct etcd_result *r, void *arg)
 {
 	rg_busy = 0;
+	if (rg_stopping) {
+		etcd_result_free(r);
+		return;
+	}
 	if (r->err != NULL && strstr(r->err, "lease not found") != NULL) {
 		/* Gone (we were away for a TTL): register afresh. */
 		log_warnx("fleet: this server's lease ended; registering again");
@@ -473,6 +501,7 @@ freg_tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 freg_put_check_cb(struct etcd_result *r, void *arg)
 {
+	rg_check_puts--;
 	if (r->err != NULL && !rg_check_err)
 		log_warnx("fleet: cannot share a checker result: %s", r->err);
 	else if (r->err == NULL && rg_check_err)
@@ -489,6 +518,19 @@ freg_check_done(struct client_rt *rt, int status, int signo)
 
 	if (rg_etcd == NULL || strchr(client_name(rt), '/') != NULL)
 		return;
+	/*
+	 * With the store away a write could only time out: keep the result
+	 * here (meanwhile every server checks every client, freg_mine). A
+	 * bound on writes in flight keeps a slow etcd from piling up
+	 * connections.
+	 */
+	if (!rg_up || rg_check_puts >= FREG_MAX_CHECK_PUTS) {
+		if (rg_check_dropped++ % 1000 == 0)
+			log_warnx("fleet: checker results not shared (store %s); "
+			    "%llu so far", !rg_up ? "unreachable" : "slow",
+			    (unsigned long long)rg_check_dropped);
+		return;
+	}
 	j = json_pack("{s:s,s:I,s:i,s:i,s:b}", "server", rg_id, "time",
 	    (json_int_t)client_now_ms(), "status", status, "signal", signo,
 	    "ok", status == 0 && signo == 0);
@@ -497,7 +539,9 @@ freg_check_done(struct client_rt *rt, int status, int signo)
 	if (val == NULL)
 		return;
 	xasprintf(&key, "%s%s", rg_checks, client_name(rt));
-	etcd_put(rg_etcd, key, val, strlen(val), 0, freg_put_check_cb, NULL);
+	if (etcd_put(rg_etcd, key, val, strlen(val), 0, freg_put_check_cb,
+	    NULL) == 0)
+		rg_check_puts++;
 	free(key);
 	free(val);
 }
@@ -609,6 +653,7 @@ fregistry_shutdown(void)
 
 	if (rg_etcd == NULL)
 		return;
+	rg_stopping = 1;
 	client_set_check_hooks(NULL);
 	etcd_watch_cancel(rg_watch);
 	etcd_watch_cancel(rg_cwatch);

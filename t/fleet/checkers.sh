@@ -6,7 +6,8 @@
 # rendezvous hashing (FNV-1a 64 + splitmix64, computed here in Python)
 # names; after kill -9 of one, its key is gone within the TTL, its
 # clients' checkers move to the live servers (the delay is printed), and
-# no client is disabled meanwhile although timeout is only 6 s.
+# no client is disabled meanwhile although timeout is only 10 s. Without
+# etcd's quorum each server checks every client itself, and none expires.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
 
@@ -16,7 +17,7 @@ chmod 0755 "$T"
 : >"$T/checks.log"
 chmod 0666 "$T/checks.log"
 edit_json "$T/clients.json" '
-t["defaults"] = {"timeout": "PT6S", "interval": "PT1S", "extended_timeout": "PT6S",
+t["defaults"] = {"timeout": "PT10S", "interval": "PT1S", "extended_timeout": "PT10S",
     "checker": "echo %{name} $MANDOSD_TEST_SERVER $(date +%s%3N) >>'"$T"'/checks.log",
     "approval_delay": "PT0S"}'
 names=$(python3 -c 'import json,sys; print(" ".join(sorted(json.load(open(sys.argv[1]))["clients"])))' "$T/clients.json")
@@ -89,8 +90,8 @@ echo "  c's $(echo $moved | wc -w) clients checked by a live server $((tt - tk))
 [ $((tt - tk)) -le $((TTL * 1000 + 3000)) ] || fail "takeover took $((tt - tk)) ms"
 ok "a killed server leaves the registry within the TTL; its clients' checkers move to live servers"
 
-# Nobody disabled: watch for two timeouts more, then look everywhere.
-sleep 3
+# Nobody disabled: wait past a timeout from the kill, then look everywhere.
+sleep 5
 t1=$(now_ms)
 sleep 4
 ran "$t1" >"$T/ran2"
@@ -103,6 +104,43 @@ sys.exit("disabled on %s: %s" % (sys.argv[1], bad) if bad else 0)' "$s" || fail 
 	! grep -q "expired" "$T/$s.log" || fail "$s: $(grep expired "$T/$s.log" | head -n3)"
 done
 ok "no client was disabled on a or b; each is now checked by exactly one of them"
+
+# Without quorum nobody hears the others' results: each server checks
+# every client itself, and nobody expires; with quorum back, owners only.
+etcd_kill_member 1
+etcd_kill_member 2
+tq=$(now_ms)
+for s in a b; do
+	srv_wait_log "$s" "checking every client here" 20 || fail "$s did not notice the lost quorum"
+done
+echo "  quorum lost: both servers noticed within $(( $(now_ms) - tq )) ms"
+t2=$(now_ms)
+sleep 3
+ran "$t2" >"$T/ran3"
+for c in $names; do
+	[ "$(awk -v c="$c" '$1 == c { print $2 }' "$T/ran3" | tr '\n' ' ')" = "a b " ] ||
+	    fail "without quorum, $c was not checked by both a and b: $(grep "^$c " "$T/ran3")"
+done
+sleep 5
+for s in a b; do
+	srv_ctl "$s" -j | python3 -c '
+import json, sys
+bad = [n for n, c in json.load(sys.stdin).items() if not c["Enabled"]]
+sys.exit("disabled on %s: %s" % (sys.argv[1], bad) if bad else 0)' "$s" || fail "a client was disabled without quorum"
+done
+ok "without quorum every server checks every client itself; none expired in $(( ($(now_ms) - tq) / 1000 )) s (timeout 10 s)"
+etcd_restart_member 1
+etcd_restart_member 2
+etcd_wait_healthy 0 1 2 || fail "etcd did not recover"
+for s in a b; do
+	srv_wait_log "$s" "the store answers again" 20 || fail "$s did not see the store return"
+done
+sleep 1
+t3=$(now_ms)
+sleep 4
+ran "$t3" >"$T/ran4"
+diff -u "$T/want2" "$T/ran4" >"$T/diff4" || { cat "$T/diff4"; fail "with quorum back, checkers did not return to their owners"; }
+ok "with quorum back each client is checked by its owner only again"
 
 # A clean stop leaves the registry at once.
 srv_stop b
