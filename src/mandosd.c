@@ -30,6 +30,8 @@
 #include "daemon.h"
 #include "duration.h"
 #include "fair.h"
+#include "fleet-approve.h"
+#include "fleet-registry.h"
 #include "keytab.h"
 #include "listen.h"
 #include "log.h"
@@ -42,6 +44,7 @@
 #include "proctitle.h"
 #include "secmem.h"
 #include "state.h"
+#include "store-etcd.h"
 #include "tls.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -92,11 +95,15 @@ static int		 parent_inherited;	/* --socket or LISTEN_FDS */
 static struct mdns	*parent_mdns;
 static int		 parent_up;	/* parent_serving() ran */
 static const char	*parent_audit_log;	/* --audit-log FILE */
+/* Fleet (issue 10): a minimal --store until fleet.c owns the handle. */
+static const char	*parent_store_url, *parent_store_id;
+static uint64_t		 parent_store_ttl_ms = FREGISTRY_TTL_MS;
+static struct etcd	*parent_etcd;
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
     OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_METRICS_MAX, OPT_WORKERS,
-    OPT_STEER, OPT_AUDIT_LOG };
+    OPT_STEER, OPT_AUDIT_LOG, OPT_STORE, OPT_STORE_ID, OPT_STORE_TTL };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
@@ -121,6 +128,9 @@ static const struct option parent_opts[] = {
 	{ "refusal-log-interval", required_argument, NULL, OPT_REFUSAL_LOG },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
 	{ "steer-by-source",	no_argument,	   NULL, OPT_STEER },
+	{ "store",		required_argument, NULL, OPT_STORE },
+	{ "store-id",		required_argument, NULL, OPT_STORE_ID },
+	{ "store-ttl",		required_argument, NULL, OPT_STORE_TTL },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -186,6 +196,10 @@ parent_usage(FILE *f)
 "      --metrics-listen A:P   serve Prometheus /metrics over HTTP on A:P\n"
 "      --metrics-max-connections N  HTTP connections at once (default 8)\n"
 "      --max-checkers N       checker processes running at once (default 64)\n"
+"      --store URL            share approvals and checkers with a fleet through\n"
+"                             etcd: etcd://HOST:PORT[,HOST:PORT...]/PREFIX\n"
+"      --store-id ID          this server in the fleet (default hostname:port)\n"
+"      --store-ttl D          lease of this server's registration (default 5s)\n"
 "  -f, --foreground           stay in the foreground, log to stderr\n"
 "  -d, --debug                foreground, log to stderr, debug messages\n"
 "  -V, --version              print the version and exit\n"
@@ -283,6 +297,18 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 			break;
 		case OPT_NO_FAIR: parent_fair.enabled = 0; break;
 		case OPT_STEER: parent_steer = 1; break;
+		case OPT_STORE: parent_store_url = optarg; break;
+		case OPT_STORE_ID: parent_store_id = optarg; break;
+		case OPT_STORE_TTL:
+			parent_store_ttl_ms = parent_duration_arg("store-ttl",
+			    optarg);
+			if (parent_store_ttl_ms < 1000 ||
+			    parent_store_ttl_ms > 3600 * 1000) {
+				fprintf(stderr, "mandosd: --store-ttl \"%s\": "
+				    "want 1s to 1h\n", optarg);
+				exit(2);
+			}
+			break;
 		case OPT_PREFIX4:
 		case OPT_PREFIX6:
 		case OPT_HS_SLOTS:
@@ -602,6 +628,41 @@ parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
 	    pc->nworkers;
 }
 
+/* --store: approvals and the server registry through etcd (issue 10). */
+static void
+parent_fleet_start(void)
+{
+	char	 host[256], *id = NULL, *err = NULL;
+
+	if (parent_store_url == NULL)
+		return;
+	if ((parent_etcd = etcd_new(parent_base, parent_store_url, &err)) ==
+	    NULL)
+		fatalx("--store: %s", err);
+	if (parent_store_id == NULL) {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		xasprintf(&id, "%s:%d", host, lsn_port());
+	} else
+		id = xstrdup(parent_store_id);
+	if (fregistry_init(parent_base, parent_etcd, id, parent_store_ttl_ms,
+	    &err) == -1 || fapprove_init(parent_base, parent_etcd, id,
+	    fregistry_up, &err) == -1)
+		fatalx("%s", err);
+	free(id);
+}
+
+static void
+parent_fleet_stop(void)
+{
+	if (parent_etcd == NULL)
+		return;
+	fapprove_shutdown();
+	fregistry_shutdown();
+	/* Requests may still be in flight: the handle stays until exit. */
+}
+
 /* Every worker is up: now say so (log, Zeroconf, systemd). */
 static void
 parent_serving(void)
@@ -623,10 +684,12 @@ parent_serving(void)
 		state_restore();
 	audit_init(parent_base, parent_fair.log_interval_ms);
 	{
-		static const struct ctl_hooks hooks = { parent_reload_table };
+		static struct ctl_hooks hooks = { parent_reload_table, NULL };
 
+		hooks.approve = parent_store_url != NULL ? fapprove_decide : NULL;
 		ctl_start(parent_base, &hooks);
 	}
+	parent_fleet_start();
 	if (parent_metrics_listen != NULL) {
 		if (httpm_open(parent_base, parent_metrics_listen, &err) == -1)
 			fatalx("%s", err);
@@ -760,6 +823,7 @@ mandosd_main(int argc, char **argv)
 	event_base_dispatch(parent_base);
 
 	daemon_stopping();
+	parent_fleet_stop();
 	mdns_stop(parent_mdns);
 	if (proc_stop() == -1)
 		rc = 1;

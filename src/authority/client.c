@@ -79,6 +79,7 @@ static struct client_rt	**client_vec;	/* table order, for client_nth */
 static size_t		 client_nvec;
 static size_t		 client_nhash, client_n, client_nenabled;
 static struct event_base *client_base;
+static struct client_check_hooks client_hooks;	/* fleet: see client.h */
 
 enum attr_type { A_DUR, A_BOOL, A_STR };
 
@@ -462,6 +463,9 @@ client_check_cb(evutil_socket_t fd, short what, void *arg)
 
 	client_schedule_check(rt, rt->interval_ms > 0 ? rt->interval_ms :
 	    1000);
+	/* In a fleet another live server may be this client's checker. */
+	if (client_hooks.mine != NULL && !client_hooks.mine(rt->name))
+		return;
 	client_start_checker(rt);
 }
 
@@ -506,6 +510,8 @@ client_checker_done(struct client_rt *rt, int status, int signo, uint64_t ms)
 	client_event(rt, "checker_finished", json_pack("{s:i,s:i,s:I}",
 	    "status", rt->last_checker_status, "signal", signo,
 	    "duration_ms", (json_int_t)ms));
+	if (client_hooks.done != NULL)
+		client_hooks.done(rt, status, signo);
 	state_dirty();
 }
 
@@ -1305,4 +1311,77 @@ client_state_apply(struct client_rt *rt, json_t *o)
 		exp = now + (int64_t)rt->timeout_ms;
 	}
 	client_go_enabled(rt, exp > 0 ? exp : now + (int64_t)rt->timeout_ms, 1);
+}
+
+/* ---- fleet (fleet-registry.c, fleet-approve.c) ---- */
+
+void
+client_set_check_hooks(const struct client_check_hooks *h)
+{
+	if (h != NULL)
+		client_hooks = *h;
+	else
+		memset(&client_hooks, 0, sizeof(client_hooks));
+}
+
+/*
+ * Another server ran name's checker at when_ms: take its result as ours
+ * (as client_checker_done does, without running anything). A success
+ * extends expires from now, the moment we hear of it.
+ */
+void
+client_check_result(struct client_rt *rt, int64_t when_ms, int status,
+    int signo)
+{
+	rt->last_checker_time = when_ms;
+	rt->last_checker_status = signo != 0 ? -1 : status;
+	rt->last_checker_signal = signo;
+	if (status == 0 && signo == 0) {
+		client_checked_ok(rt);
+		rt->last_checked_ok = when_ms;
+	}
+	client_event(rt, "checker_finished", json_pack("{s:i,s:i,s:b}",
+	    "status", rt->last_checker_status, "signal", signo, "remote", 1));
+	state_dirty();
+}
+
+/* Keep an enabled client from expiring before until_ms. */
+void
+client_extend(struct client_rt *rt, int64_t until_ms)
+{
+	if (!rt->enabled || rt->expires >= until_ms)
+		return;
+	rt->expires = until_ms;
+	client_arm_expiry(rt);
+	state_dirty();
+}
+
+int
+client_enabled(const struct client_rt *rt)
+{
+	return (rt->enabled);
+}
+
+int64_t
+client_expires(const struct client_rt *rt)
+{
+	return (rt->expires);
+}
+
+uint64_t
+client_interval_ms(const struct client_rt *rt)
+{
+	return (rt->interval_ms);
+}
+
+uint64_t
+client_timeout_ms(const struct client_rt *rt)
+{
+	return (rt->timeout_ms);
+}
+
+uint64_t
+client_approval_duration_ms(const struct client_rt *rt)
+{
+	return (rt->approval_duration_ms);
 }

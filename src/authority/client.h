@@ -76,6 +76,27 @@ char	*client_checker_command(const struct client_rt *, const char **errstr);
 void	 client_checker_done(struct client_rt *, int status, int signo,
 	    uint64_t ms);
 
+/*
+ * A fleet of servers (fleet-registry.c): mine(name) says whether this
+ * server runs name's scheduled checker (NULL: always); done() hears each
+ * result of a checker this server ran. Results from another server are
+ * applied with client_check_result; client_extend keeps a client enabled
+ * until at least a given time (a checker's takeover by another server).
+ */
+struct client_check_hooks {
+	int	(*mine)(const char *name);
+	void	(*done)(struct client_rt *, int status, int signo);
+};
+void	 client_set_check_hooks(const struct client_check_hooks *);
+void	 client_check_result(struct client_rt *, int64_t when_ms, int status,
+	    int signo);
+void	 client_extend(struct client_rt *, int64_t until_ms);
+int	 client_enabled(const struct client_rt *);
+int64_t	 client_expires(const struct client_rt *);
+uint64_t client_interval_ms(const struct client_rt *);
+uint64_t client_timeout_ms(const struct client_rt *);
+uint64_t client_approval_duration_ms(const struct client_rt *);
+
 /* Time, ms since the epoch (wall clock, for display and the state file). */
 int64_t	 client_now_ms(void);
 void	 client_format_time(int64_t ms, char *buf, size_t len);

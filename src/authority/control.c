@@ -53,6 +53,15 @@ struct ctl_peer {
 	int			 closing;	/* flush the reply, then close */
 	int			 throttled;	/* replies unread: stopped reading */
 	int			 eof;		/* peer done sending: answer, then close */
+	int			 waiting;	/* a reply is owed (fleet approval) */
+};
+
+/* A reply owed to a peer (which may be gone when it is ready). */
+struct ctl_owed {
+	uint64_t		 peer;
+	json_t			*names;
+	int			 now;		/* still inside ctl_dispatch */
+	int			 approve;	/* for the audit line */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
 
@@ -72,6 +81,7 @@ static char		 ctl_lasterr[512];	/* for the audit line */
 
 static void	 ctl_free(struct ctl_peer *);
 static int	 ctl_bind(const char *, const struct group *, char **);
+static void	 ctl_read_cb(struct bufferevent *, void *);
 
 int
 ctl_watching(void)
@@ -304,6 +314,60 @@ ctl_audit_refused(struct ctl_peer *p, const char *cmd, json_t *req)
 		ctl_audit(p, cmd, NULL, req, ctl_lasterr);
 }
 
+/* A fleet approval was recorded (err NULL) or not: answer the peer. */
+static void
+ctl_owed_done(void *arg, const char *err)
+{
+	struct ctl_owed	*o = arg;
+	struct ctl_peer	*p;
+	int		 now = o->now;
+
+	TAILQ_FOREACH(p, &ctl_all, entry)
+		if (p->id == o->peer)
+			break;
+	if (p != NULL) {
+		json_t	*v;
+		size_t	 i;
+
+		if (err != NULL)
+			ctl_error(p, "%s", err);
+		json_array_foreach(o->names, i, v)
+			ctl_audit(p, o->approve ? "approve" : "deny",
+			    json_string_value(v), NULL,
+			    err != NULL ? ctl_lasterr : NULL);
+		if (err == NULL)
+			ctl_ok(p, json_incref(o->names));
+		p->waiting = 0;
+	}
+	json_decref(o->names);
+	free(o);
+	/* Later: take the peer's next requests (it may be freed there). */
+	if (p != NULL && !now && p->bev != NULL) {
+		if (!p->eof && !p->closing)
+			bufferevent_enable(p->bev, EV_READ);
+		ctl_read_cb(p->bev, p);
+	}
+}
+
+/* Approve or deny for the fleet; the reply comes when it is recorded. */
+static void
+ctl_approve_fleet(struct ctl_peer *p, json_t *names, int approve)
+{
+	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+
+	o->peer = p->id;
+	o->names = json_incref(names);
+	o->approve = approve;
+	o->now = 1;
+	p->waiting = 1;
+	ctl_hooks.approve(names, approve, ctl_owed_done, o);
+	if (p->waiting) {	/* not answered yet: o lives on */
+		o->now = 0;
+		if (p->bev != NULL)
+			bufferevent_disable(p->bev, EV_READ);
+	}
+}
+
 /* One action on each named client. */
 static void
 ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
@@ -317,6 +381,11 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 	if (strcmp(cmd, "set") == 0 && (attr == NULL || val == NULL)) {
 		ctl_error(p, "set needs \"attr\" and \"value\"");
 		ctl_audit_refused(p, cmd, req);
+		return;
+	}
+	if (ctl_hooks.approve != NULL && p->bev != NULL &&
+	    (strcmp(cmd, "approve") == 0 || strcmp(cmd, "deny") == 0)) {
+		ctl_approve_fleet(p, names, strcmp(cmd, "approve") == 0);
 		return;
 	}
 	json_array_foreach(names, i, v) {
@@ -508,6 +577,9 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 len;
 
 	while (!p->closing) {
+		/* One request at a time: the owed reply comes first. */
+		if (p->waiting)
+			return;
 		/* A peer that does not read its replies gets no more. */
 		if (evbuffer_get_length(bufferevent_get_output(bev)) >
 		    CTL_WATCH_HIWAT) {

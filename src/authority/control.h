@@ -10,8 +10,14 @@
 
 struct event_base;
 
+typedef void	(*ctl_done_fn)(void *ctx, const char *err);
+
 struct ctl_hooks {
 	int	(*reload)(char **errstr);	/* SIGHUP's work; -1 + *errstr */
+	/* Fleet approvals (fleet-approve.c), NULL without a store: decide
+	 * for the fleet, then done(ctx, NULL or why) exactly once, maybe
+	 * before it returns. The peer's next request waits for the reply. */
+	void	(*approve)(json_t *names, int approve, ctl_done_fn, void *ctx);
 };
 
 /* Bind path (a stale socket is replaced, a live one refused) while still
