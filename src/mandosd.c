@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "duration.h"
 #include "fair.h"
+#include "fleet.h"
 #include "keytab.h"
 #include "listen.h"
 #include "log.h"
@@ -90,11 +91,14 @@ static struct proc_config parent_pc;
 static int		 parent_inherited;	/* --socket or LISTEN_FDS */
 static struct mdns	*parent_mdns;
 static int		 parent_up;	/* parent_serving() ran */
+static const char	*parent_store;	/* --store URL */
+static const char	*parent_store_id;
+static const char	*parent_store_offline;
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
     OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_METRICS_MAX, OPT_WORKERS,
-    OPT_STEER };
+    OPT_STEER, OPT_STORE, OPT_STORE_ID, OPT_STORE_OFFLINE };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
@@ -118,6 +122,9 @@ static const struct option parent_opts[] = {
 	{ "refusal-log-interval", required_argument, NULL, OPT_REFUSAL_LOG },
 	{ "workers",		required_argument, NULL, OPT_WORKERS },
 	{ "steer-by-source",	no_argument,	   NULL, OPT_STEER },
+	{ "store",		required_argument, NULL, OPT_STORE },
+	{ "store-id",		required_argument, NULL, OPT_STORE_ID },
+	{ "store-offline",	required_argument, NULL, OPT_STORE_OFFLINE },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -180,6 +187,11 @@ parent_usage(FILE *f)
 "      --metrics-listen A:P   serve Prometheus /metrics over HTTP on A:P\n"
 "      --metrics-max-connections N  HTTP connections at once (default 8)\n"
 "      --max-checkers N       checker processes running at once (default 64)\n"
+"      --store URL            share the table and operator state through etcd:\n"
+"                             etcd://HOST:PORT[,HOST:PORT...]/PREFIX\n"
+"      --store-id ID          this server's name in the store (default HOST:PORT)\n"
+"      --store-offline MODE   serve (default: from the local copy) or refuse\n"
+"                             every client while the store cannot be confirmed\n"
 "  -f, --foreground           stay in the foreground, log to stderr\n"
 "  -d, --debug                foreground, log to stderr, debug messages\n"
 "  -V, --version              print the version and exit\n"
@@ -276,6 +288,9 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 			break;
 		case OPT_NO_FAIR: parent_fair.enabled = 0; break;
 		case OPT_STEER: parent_steer = 1; break;
+		case OPT_STORE: parent_store = optarg; break;
+		case OPT_STORE_ID: parent_store_id = optarg; break;
+		case OPT_STORE_OFFLINE: parent_store_offline = optarg; break;
 		case OPT_PREFIX4:
 		case OPT_PREFIX6:
 		case OPT_HS_SLOTS:
@@ -356,14 +371,14 @@ mandosd_keytab(void)
 	return (parent_table);
 }
 
-/* Build a new table beside the old; swap only if it loaded. The runtime
- * state of clients that stay is kept (client_sync). -1 with *err. */
+/* Build a new table from path beside the old; swap only if it loaded. The
+ * runtime state of clients that stay is kept (client_sync). -1 with *err. */
 static int
-parent_reload_table(char **err)
+parent_load_table(const char *path, char **err)
 {
 	struct keytab	*kt;
 
-	if ((kt = keytab_load(parent_table_path, err)) == NULL) {
+	if ((kt = keytab_load(path, err)) == NULL) {
 		metric_inc(M_RELOAD_FAILED);
 		log_warnx("reload failed, keeping the %zu clients in force: %s",
 		    keytab_count(parent_table), *err);
@@ -373,12 +388,22 @@ parent_reload_table(char **err)
 	client_sync(kt);	/* while the old table is still alive */
 	keytab_free(parent_table);
 	parent_table = kt;
+	if (path != parent_table_path) {	/* the store's copy from now */
+		free(parent_table_path);
+		parent_table_path = xstrdup(path);
+	}
 	metric_clients = (int64_t)keytab_count(kt);
 	metric_inc(M_RELOAD_OK);
 	log_info("reloaded %s: %zu clients", parent_table_path, keytab_count(kt));
 	ctl_event("reload_ok", json_pack("{s:I}", "clients",
 	    (json_int_t)keytab_count(kt)));
 	return (0);
+}
+
+static int
+parent_reload_table(char **err)
+{
+	return (parent_load_table(parent_table_path, err));
 }
 
 static void
@@ -417,7 +442,10 @@ parent_signal(evutil_socket_t sig, short what, void *arg)
 			break;
 		}
 		daemon_reloading();
-		parent_reload();
+		if (fleet_enabled())
+			fleet_reread();	/* the store is the table's source */
+		else
+			parent_reload();
 		daemon_notify("READY=1");
 		break;
 	case SIGUSR1:
@@ -613,6 +641,7 @@ parent_serving(void)
 	    NULL);
 	if (parent_restore)
 		state_restore();
+	fleet_start(parent_base, lsn_port(), parent_load_table);
 	{
 		static const struct ctl_hooks hooks = { parent_reload_table };
 
@@ -678,7 +707,16 @@ mandosd_main(int argc, char **argv)
 	log_init("mandosd", cfg->foreground || cfg->check_config ||
 	    !daemon_under_systemd(), cfg->debug);
 
-	if (cfg->clients_path != NULL)
+	if (parent_store != NULL) {
+		if (fleet_configure(parent_store, parent_store_id,
+		    parent_store_offline, &err) == -1)
+			fatalx("--store: %s", err);
+		if ((parent_table_path = fleet_initial_table(parent_statedir,
+		    cfg->clients_path, &err)) == NULL)
+			fatalx("--store: %s", err);
+	} else if (parent_store_id != NULL || parent_store_offline != NULL)
+		fatalx("--store-id and --store-offline need --store");
+	else if (cfg->clients_path != NULL)
 		parent_table_path = xstrdup(cfg->clients_path);
 	else
 		xasprintf(&parent_table_path, "%s/clients.json", cfg->configdir);
@@ -753,6 +791,7 @@ mandosd_main(int argc, char **argv)
 	lsn_close();
 	park_shutdown();
 	httpm_close();
+	fleet_stop();
 	ctl_close();
 	if (parent_up) {
 		state_flush();

@@ -32,6 +32,7 @@
 #include "client.h"
 #include "control.h"
 #include "ctlproto.h"
+#include "fleet.h"
 #include "keytab.h"
 #include "log.h"
 #include "metrics.h"
@@ -49,6 +50,8 @@ struct ctl_peer {
 	int			 closing;	/* flush the reply, then close */
 	int			 throttled;	/* replies unread: stopped reading */
 	int			 eof;		/* peer done sending: answer, then close */
+	int			 waiting;	/* a store write: reply when it answers */
+	int			 gone;		/* closed while waiting: freed then */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
 
@@ -66,6 +69,7 @@ static time_t		 ctl_refused_t;	/* last "refusing" warning */
 static unsigned long	 ctl_refused_n;	/* refused since */
 
 static void	 ctl_free(struct ctl_peer *);
+static void	 ctl_read_cb(struct bufferevent *, void *);
 static int	 ctl_bind(const char *, const struct group *, char **);
 
 int
@@ -234,6 +238,26 @@ ctl_list(json_t *names)
 	return (out);
 }
 
+/* The store answered an operator write of peer p. */
+static void
+ctl_store_done(const char *err, void *arg)
+{
+	struct ctl_peer	*p = arg;
+
+	p->waiting = 0;
+	if (p->gone) {
+		free(p);
+		return;
+	}
+	if (err != NULL)
+		ctl_error(p, "%s", err);
+	else
+		ctl_ok(p, json_true());
+	if (!p->eof && !p->throttled)
+		bufferevent_enable(p->bev, EV_READ);
+	ctl_read_cb(p->bev, p);		/* requests that came meanwhile */
+}
+
 /* One action on each named client. */
 static void
 ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
@@ -246,6 +270,17 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 
 	if (strcmp(cmd, "set") == 0 && (attr == NULL || val == NULL)) {
 		ctl_error(p, "set needs \"attr\" and \"value\"");
+		return;
+	}
+	/*
+	 * With --store the change goes through etcd and comes back to every
+	 * server by the watch: this peer waits for the store's answer (its
+	 * further requests with it), the loop does not.
+	 */
+	if (p->bev != NULL && fleet_op(cmd, names, attr, val, ctl_store_done,
+	    p) == 0) {
+		p->waiting = 1;
+		bufferevent_disable(p->bev, EV_READ);
 		return;
 	}
 	json_array_foreach(names, i, v) {
@@ -416,7 +451,11 @@ ctl_free(struct ctl_peer *p)
 	TAILQ_REMOVE(&ctl_all, p, entry);
 	ctl_npeers--;
 	bufferevent_free(p->bev);
-	free(p);
+	p->bev = NULL;
+	if (p->waiting)
+		p->gone = 1;	/* ctl_store_done frees it */
+	else
+		free(p);
 }
 
 static void
@@ -427,7 +466,9 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 	char		*line;
 	size_t		 len;
 
-	while (!p->closing) {
+	if (p->waiting)
+		return;		/* one request at a time: replies in order */
+	while (!p->closing && !p->waiting) {
 		/* A peer that does not read its replies gets no more. */
 		if (evbuffer_get_length(bufferevent_get_output(bev)) >
 		    CTL_WATCH_HIWAT) {
@@ -450,6 +491,8 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		explicit_bzero(line, len);
 		free(line);
 	}
+	if (p->waiting)
+		return;
 	if (p->eof)
 		p->closing = 1;		/* every request answered */
 	if (!p->closing && evbuffer_get_length(in) > CTL_MAXLINE) {

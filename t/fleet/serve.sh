@@ -1,0 +1,111 @@
+#!/bin/bash
+# serve.sh: mandosd --store against a real 3-member etcd cluster. A table
+# pushed once is served by every server; mandosctl -d / -e / --timeout / -r
+# on server A and a --push that adds or removes a client are enforced on
+# server B within a second (measured and printed); the real Debian
+# mandos-client gets its secret from a server that read its table from
+# the store; the store's metrics are exposed and valid.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-servers.sh"
+[ -x "$STORM" ] || skip "no $STORM"
+[ -x "$TCLIENT" ] || skip "no $TCLIENT"
+etcd_cluster_start
+
+make_table 3 s1 >"$T/a.json"
+"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
+srv_start 0
+srv_start 1
+srv_start 2
+for i in 0 1 2; do
+	for c in 0 1 2; do
+		fetch "$i" "$c" s1
+		[ "$RC" = 0 ] || fail "server $i did not serve storm-$c (rc $RC): $(cat "$T/fetch.err")"
+	done
+done
+ok "a table pushed once is served by all three servers"
+[ "$(stat -c %a "$T/s0/state/store-clients.json")" = 600 ] || fail "saved copy not 0600"
+ok "each server saved the store's table (0600)"
+
+# A disable on A, enforced on B: poll B's control socket, then a handshake.
+ctl 0 -d storm-1 || fail "mandosctl -d on server 0"
+ms=$(wait_until 5000 eval '[ "$(enabled 1 storm-1)" = false ]') || fail "disable not seen on server 1 within 5 s"
+fetch 1 1 s1
+[ "$RC" = 3 ] || fail "server 1 still serves the disabled client (rc $RC)"
+[ "$ms" -le 1000 ] || fail "disable took $ms ms to reach server 1"
+ok "disable on server 0 enforced on server 1 after $ms ms"
+ctl 0 -e storm-1 || fail "mandosctl -e on server 0"
+ms=$(wait_until 5000 eval '[ "$(enabled 2 storm-1)" = true ]') || fail "enable not seen on server 2"
+fetch 2 1 s1
+[ "$RC" = 0 ] || fail "server 2 refuses the re-enabled client (rc $RC)"
+[ "$ms" -le 1000 ] || fail "enable took $ms ms to reach server 2"
+ok "enable on server 0 enforced on server 2 after $ms ms"
+
+# A setter lands in the client's entry: every server applies it.
+ctl 1 --timeout PT7M storm-0 || fail "mandosctl --timeout on server 1"
+ms=$(wait_until 5000 eval '[ "$(ctl 0 --dump-json storm-0 | python3 -c "import json,sys; print(json.load(sys.stdin)[\"storm-0\"][\"Timeout\"])")" = 420000 ]') ||
+    fail "timeout not seen on server 0"
+ectl get --print-value-only /mandos-test/clients/storm-0 | grep -q '"timeout": *"PT420.000S"' || fail "timeout not in the store's entry"
+ok "--timeout on server 1 is in the store and on server 0 after $ms ms"
+
+# A client added by a push, then removed by a push.
+make_table 4 s1 >"$T/b.json"
+"$CTL" --store "$STORE" --push "$T/b.json" >/dev/null || fail "push with storm-3"
+t0=$(now_ms)
+ms=$(wait_until 5000 eval 'fetch 1 3 s1; [ "$RC" = 0 ]') || fail "server 1 does not serve the added client"
+[ "$ms" -le 1000 ] || fail "added client took $ms ms on server 1"
+ok "a client added with --push served by server 1 after $ms ms"
+"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push without storm-3"
+ms=$(wait_until 5000 eval 'fetch 2 3 s1; [ "$RC" = 3 ]') || fail "server 2 still serves the removed client"
+[ "$ms" -le 1000 ] || fail "removed client took $ms ms on server 2"
+ok "a client removed with --push refused by server 2 after $ms ms"
+
+# -r on one server removes the entry and its state from the store.
+ctl 2 -r storm-2 || fail "mandosctl -r on server 2"
+[ -z "$(ectl get --keys-only --prefix /mandos-test/clients/storm-2)" ] || fail "entry still in the store"
+[ -z "$(ectl get --keys-only --prefix /mandos-test/state/storm-2)" ] || fail "state still in the store"
+ms=$(wait_until 5000 eval '! ctl 0 --dump-json storm-2 >/dev/null 2>&1') || fail "server 0 still has storm-2"
+ok "-r on server 2 removed the entry and its state; server 0 dropped it after $ms ms"
+
+# The real Debian mandos-client against a server fed by the store (keys
+# from the real Debian mandos-keygen, as t/core/interop.sh).
+REAL=$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)
+if [ -n "$REAL" ] && command -v mandos-keygen >/dev/null 2>&1; then
+	printf 'fleet secret %s\n' $$ >"$T/secret.txt"
+	install -d -m 0700 "$T/keys"
+	install -d -m 0755 "$T/hooks"
+	TMPDIR=$T mandos-keygen --dir "$T/keys" --name realclient --force \
+	    --length 2048 --sublength 2048 </dev/null >"$T/keygen.log" 2>&1 ||
+	    fail "mandos-keygen: $(cat "$T/keygen.log")"
+	TMPDIR=$T mandos-keygen --dir "$T/keys" --name realclient --passfile "$T/secret.txt" \
+	    --no-ssh </dev/null >"$T/section" 2>"$T/keygen.log" || fail "mandos-keygen: $(cat "$T/keygen.log")"
+	kid=$(sed -n 's/^key_id = //p' "$T/section")
+	b64=$(sed -n '/^secret =/,/^[^ ]/{/^    /{s/^ *//;p}}' "$T/section" | tr -d '\n')
+	cp "$T/a.json" "$T/c.json"
+	edit_json "$T/c.json" "t['clients']['realclient'] = {'key_id': '$kid', 'secret': '$b64'}"
+	"$CTL" --store "$STORE" --push "$T/c.json" >/dev/null || fail "push the real client"
+	wait_until 5000 eval 'ctl 1 --dump-json realclient >/dev/null 2>&1' >/dev/null || fail "server 1 did not get realclient"
+	timeout 60 "$REAL" --connect="127.0.0.1:${SRV_PORT[1]}" --interface=none \
+	    --network-hook-dir="$T/hooks" --pubkey="$T/keys/pubkey.txt" \
+	    --seckey="$T/keys/seckey.txt" --tls-pubkey="$T/keys/tls-pubkey.pem" \
+	    --tls-privkey="$T/keys/tls-privkey.pem" --retry=1 \
+	    </dev/null >"$T/real.out" 2>"$T/real.err" || fail "real mandos-client: $(tail -n 5 "$T/real.err")"
+	cmp -s "$T/real.out" "$T/secret.txt" || fail "real mandos-client got the wrong secret"
+	ok "the real Debian mandos-client got its secret from a server fed by the store"
+elif [ "${CI:-}" = true ]; then
+	fail "the real mandos-client or mandos-keygen is missing in CI"
+else
+	echo "  (real mandos-client not installed: that part not run)"
+fi
+
+# Metrics: the store's gauges and counter, valid exposition.
+[ "$(metric 1 mandos_store_up)" = 1 ] || fail "mandos_store_up is not 1"
+rev=$(metric 1 mandos_store_revision)
+[ "${rev:-0}" -gt 0 ] || fail "mandos_store_revision: $rev"
+ctl 1 --metrics >"$T/metrics.txt"
+if command -v promtool >/dev/null 2>&1; then
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool: $(cat "$T/promtool.out")"
+	ok "promtool accepts the metrics"
+elif [ "${CI:-}" = true ]; then fail "promtool missing in CI"; fi
+ok "mandos_store_up 1, mandos_store_revision $rev, mandos_store_requests_total $(metric 1 mandos_store_requests_total)"
+for i in 0 1 2; do srv_stop "$i"; done
+ok "all servers stopped cleanly"
