@@ -9,6 +9,9 @@ SRV_PORT=()
 srv_start() {
 	local i=$1 _; shift
 	mkdir -p "$T/s$i"
+	# A restart starts a fresh log (the earlier run's goes to log.old).
+	[ -f "$T/s$i/log" ] && cat "$T/s$i/log" >>"$T/s$i/log.old"
+	: >"$T/s$i/log"
 	"$MANDOSD" --foreground --address 127.0.0.1 --port 0 --no-ipv6 \
 	    --statedir "$T/s$i/state" --control "$T/s$i/sock" --no-zeroconf \
 	    --workers 1 --store "$STORE" --store-id "server$i" "$@" \
