@@ -31,6 +31,7 @@
 #include "control.h"
 #include "duration.h"
 #include "fleet.h"
+#include "keytab.h"
 #include "log.h"
 #include "metrics.h"
 #include "store-etcd.h"
@@ -410,6 +411,49 @@ fl_fill(struct etcd_result *r)
 	fl_read = 1;
 }
 
+/*
+ * Start-up: save the table just read only if it loads, so that a bad
+ * entry in the store leaves the saved copy (or the fallback) in force
+ * instead of stopping the server; the next change tries again.
+ */
+static void
+fl_save_checked(void)
+{
+	struct keytab	*kt;
+	char		*good = fl_saved, *err = NULL;
+	int		 rc;
+
+	xasprintf(&fl_saved, "%s.new", good);
+	rc = fl_save(&err);
+	fl_saved = good;
+	if (rc == -1) {
+		log_warnx("store: cannot save the table: %s", err);
+		free(err);
+		return;
+	}
+	xasprintf(&good, "%s.new", fl_saved);
+	if ((kt = keytab_load(good, &err)) == NULL) {
+		log_warnx("store: the table at revision %lld is refused (%s); "
+		    "keeping the saved copy or the fallback", (long long)fl_rev,
+		    err);
+		free(err);
+		unlink(good);
+		json_decref(fl_table);
+		fl_table = NULL;
+	} else if (rename(good, fl_saved) == -1) {
+		log_warn("store: rename %s", good);
+		keytab_free(kt);
+		unlink(good);
+		json_decref(fl_table);
+		fl_table = NULL;
+	} else {
+		keytab_free(kt);
+		log_info("store %s: revision %lld, table saved in %s", fl_url,
+		    (long long)fl_rev, fl_saved);
+	}
+	free(good);
+}
+
 char *
 fleet_initial_table(const char *statedir, const char *fallback,
     char **errstr)
@@ -417,7 +461,7 @@ fleet_initial_table(const char *statedir, const char *fallback,
 	struct event_base	*base;
 	struct etcd		*e;
 	struct etcd_result	*r = NULL, *slot = NULL;
-	char			*path, *err = NULL;
+	char			*path;
 
 	if (statedir == NULL || statedir[0] == '\0') {
 		*errstr = xstrdup("--store needs a state directory (--statedir) "
@@ -441,18 +485,14 @@ fleet_initial_table(const char *statedir, const char *fallback,
 		fl_fill(r);
 		fl_isup = 1;
 		metric_store_up = 1;
-		if (fl_save(&err) == -1)
-			log_warnx("store: cannot save the table: %s", err);
-		free(err);
-		log_info("store %s: revision %lld, table saved in %s", fl_url,
-		    (long long)fl_rev, fl_saved);
+		fl_save_checked();
 	} else
 		log_warnx("store %s did not answer at start (%s)", fl_url,
 		    r != NULL ? r->err : "cannot send");
 	etcd_result_free(r);
 	etcd_free(e);
 	event_base_free(base);
-	if (fl_read || access(fl_saved, R_OK) == 0) {
+	if (access(fl_saved, R_OK) == 0) {
 		if (!fl_read)
 			log_warnx("store: serving the saved copy %s until the "
 			    "store answers", fl_saved);

@@ -66,6 +66,33 @@ ctl 2 -r storm-2 || fail "mandosctl -r on server 2"
 ms=$(wait_until 5000 eval '! ctl 0 --dump-json storm-2 >/dev/null 2>&1') || fail "server 0 still has storm-2"
 ok "-r on server 2 removed the entry and its state; server 0 dropped it after $ms ms"
 
+# A bad entry written straight into the store: logged, the table in force
+# stays and is still served; removing the entry lets the next change in.
+ectl put /mandos-test/clients/broken '{"key_id": "not-hex", "secret": "AAAA"}' >/dev/null || fail "put broken entry"
+wait_until 5000 grep -q "refused.*keeping the table in force" "$T/s0/log" >/dev/null || fail "no log line for the bad entry"
+fetch 0 0 s1
+[ "$RC" = 0 ] || fail "server 0 stopped serving after a bad entry (rc $RC)"
+# A server started meanwhile refuses that table too and starts anyway, on
+# its --clients fallback (no saved copy yet).
+srv_start 3 --clients "$T/a.json"
+grep -q "is refused" "$T/s3/log" || fail "server 3 did not refuse the bad table at start"
+fetch 3 0 s1
+[ "$RC" = 0 ] || fail "server 3 does not serve its fallback (rc $RC)"
+ectl del /mandos-test/clients/broken >/dev/null || fail "del broken entry"
+ctl 0 --host fixed.example storm-0 || fail "setter after the bad entry"
+wait_until 3000 eval 'ctl 1 --dump-json storm-0 | grep -q fixed.example' >/dev/null || fail "change after the bad entry not loaded"
+wait_until 3000 eval 'ctl 3 --dump-json storm-0 | grep -q fixed.example' >/dev/null || fail "server 3 did not move to the store's table"
+[ "$(stat -c %a "$T/s3/state/store-clients.json")" = 600 ] || fail "server 3's saved copy"
+srv_stop 3
+ok "a bad entry in the store is logged and refused; the table in force (or at start the fallback) keeps serving"
+
+# SIGHUP reads the whole store again.
+kill -HUP "${SRV_PID[1]}"
+wait_until 5000 grep -q "read the whole store" "$T/s1/log" >/dev/null || fail "SIGHUP did not re-read the store"
+fetch 1 0 s1
+[ "$RC" = 0 ] || fail "server 1 does not serve after SIGHUP (rc $RC)"
+ok "SIGHUP re-reads the store"
+
 # The real Debian mandos-client against a server fed by the store (keys
 # from the real Debian mandos-keygen, as t/core/interop.sh).
 REAL=$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)
