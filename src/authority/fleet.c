@@ -425,6 +425,7 @@ fl_save_checked(void)
 
 	xasprintf(&fl_saved, "%s.new", good);
 	rc = fl_save(&err);
+	free(fl_saved);
 	fl_saved = good;
 	if (rc == -1) {
 		log_warnx("store: cannot save the table: %s", err);
@@ -866,8 +867,8 @@ fl_op_cb(struct etcd_result *r, void *arg)
 	if (r->err != NULL) {
 		snprintf(msg, sizeof(msg), "the store did not take the change "
 		    "(nothing was changed on this server): %s", r->err);
+		fl_set_up(0, r->err);
 		etcd_result_free(r);
-		fl_set_up(0, "an operator write failed");
 		fl_op_finish(op, msg);
 		return;
 	}
