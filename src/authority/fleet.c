@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -56,11 +57,14 @@ static struct etcd_watch *fl_watch;
 static char		*fl_statedir, *fl_saved, *fl_prefix;
 static json_t		*fl_kv;		/* "clients/x" -> {"v": value, "r": rev} */
 static json_t		*fl_table;	/* the table last written */
-static int64_t		 fl_rev;	/* revision of the copy (read or watched) */
+static int64_t		 fl_rev;	/* revision of the copy (read, watched, written) */
+static int64_t		 fl_wrev;	/* the watch resumes after this one */
+static int64_t		 fl_wseen;	/* ... and has promised up to this one */
 static int		 fl_read;	/* the copy came from the store since start */
 static int		 fl_isup;
 static int		 fl_reading;	/* a full read in flight */
 static int		 fl_probing, fl_stale;
+static time_t		 fl_restart_logged;
 static int		 fl_refusing_logged;
 static struct event	*fl_coalesce_ev, *fl_probe_ev, *fl_flush_ev;
 static int		 fl_table_dirty;
@@ -406,7 +410,7 @@ fl_fill(struct etcd_result *r)
 		if ((sfx = fl_suffix(r->kvs[i].key)) != NULL)
 			fl_kv_set(sfx, r->kvs[i].val, r->kvs[i].vlen,
 			    r->kvs[i].mod_rev);
-	fl_rev = r->revision;
+	fl_rev = fl_wrev = fl_wseen = r->revision;
 	metric_store_revision = fl_rev;
 	fl_read = 1;
 }
@@ -535,11 +539,14 @@ fl_watch_cb(const struct etcd_watch_msg *m, void *arg)
 		return;
 	}
 	fl_stale = 0;
-	if (m->created && m->revision > fl_rev) {
-		fl_rev = m->revision;
-		metric_store_revision = fl_rev;
-	}
+	/* Created: every event up to the header's revision is on its way. */
+	if (m->created && m->revision > fl_wseen)
+		fl_wseen = m->revision;
 	for (i = 0; i < m->nev; i++) {
+		if (m->ev[i].kv.mod_rev > fl_wrev)
+			fl_wrev = m->ev[i].kv.mod_rev;
+		if (fl_wrev > fl_wseen)
+			fl_wseen = fl_wrev;
 		if ((sfx = fl_suffix(m->ev[i].kv.key)) == NULL)
 			continue;
 		fl_key_changed(sfx, m->ev[i].type == ETCD_DELETE ? NULL :
@@ -553,7 +560,8 @@ fl_watch_start(void)
 	etcd_watch_cancel(fl_watch);
 	fl_count();
 	fl_stale = 0;
-	if ((fl_watch = etcd_watch(fl_etcd, fl_prefix, 1, fl_rev + 1,
+	/* From the watch's own events: our writes may have gone ahead. */
+	if ((fl_watch = etcd_watch(fl_etcd, fl_prefix, 1, fl_wrev + 1,
 	    fl_watch_cb, NULL)) == NULL)
 		log_warnx("store: cannot start the watch (out of memory)");
 }
@@ -615,12 +623,18 @@ fl_probe_done(struct etcd_result *r, void *arg)
 	 * revision loses nothing; writes to other prefixes of the cluster
 	 * cause at most one needless restart per FLEET_STALE_PROBES s.
 	 */
-	if (r->revision > fl_rev && fl_watch != NULL &&
+	if (r->revision > fl_wseen && fl_watch != NULL &&
 	    ++fl_stale >= FLEET_STALE_PROBES) {
-		log_debug("store: watch quiet at %lld, store at %lld: "
-		    "restarting it", (long long)fl_rev, (long long)r->revision);
+		/* Writes elsewhere in the cluster can cause this too: said
+		 * at most once a minute. */
+		if (time(NULL) - fl_restart_logged >= 60) {
+			log_info("store: the watch is quiet at revision %lld "
+			    "while the store is at %lld: restarting it",
+			    (long long)fl_wseen, (long long)r->revision);
+			fl_restart_logged = time(NULL);
+		}
 		fl_watch_start();
-	} else if (r->revision <= fl_rev)
+	} else if (r->revision <= fl_wseen)
 		fl_stale = 0;
 	etcd_result_free(r);
 	if (!fl_read)
