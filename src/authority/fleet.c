@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@
 #define FLEET_FLUSH_INFLIGHT	64	/* batched writes in flight at once */
 #define FLEET_TOTAL_MS		2000	/* an operator waits at most this */
 #define FLEET_ATTEMPT_MS	1000
+#define FLEET_OP_MS		3000	/* one operator request, every retry */
 #define FLEET_SAVED		"store-clients.json"
 #define FLEET_EMPTY		"store-empty.json"
 
@@ -786,6 +788,7 @@ struct fl_op {
 	int		 have_cur;
 	char		*sfx;		/* key written now */
 	char		*val;		/* value written now (NULL: delete) */
+	struct timeval	 t0;		/* the operator waits FLEET_OP_MS at most */
 };
 
 static void	 fl_op_step(struct fl_op *);
@@ -871,6 +874,16 @@ fl_entry_set(json_t *cur, const char *attr, json_t *v, const char **why)
 	return (n);
 }
 
+static long
+fl_elapsed_ms(const struct timeval *t0)
+{
+	struct timeval	 now, d;
+
+	evutil_gettimeofday(&now, NULL);
+	evutil_timersub(&now, t0, &d);
+	return ((long)d.tv_sec * 1000 + d.tv_usec / 1000);
+}
+
 static void
 fl_op_cb(struct etcd_result *r, void *arg)
 {
@@ -879,8 +892,10 @@ fl_op_cb(struct etcd_result *r, void *arg)
 	char		 msg[600];
 
 	if (r->err != NULL) {
-		snprintf(msg, sizeof(msg), "the store did not take the change "
-		    "(nothing was changed on this server): %s", r->err);
+		snprintf(msg, sizeof(msg), "%s: the store did not take the "
+		    "change (nothing was changed on this server): %s",
+		    json_string_value(json_array_get(op->names, op->idx)),
+		    r->err);
 		fl_set_up(0, r->err);
 		etcd_result_free(r);
 		fl_op_finish(op, msg);
@@ -888,7 +903,8 @@ fl_op_cb(struct etcd_result *r, void *arg)
 	}
 	if (!r->succeeded) {
 		/* Lost a race: redo just this change on the winner's value. */
-		if (++op->tries >= FLEET_CAS_TRIES) {
+		if (++op->tries >= FLEET_CAS_TRIES || fl_elapsed_ms(&op->t0) >
+		    FLEET_OP_MS) {
 			etcd_result_free(r);
 			fl_op_finish(op, "the store: too many concurrent "
 			    "writers on this client; try again");
@@ -1032,6 +1048,7 @@ fleet_op(const char *cmd, json_t *names, const char *attr, json_t *value,
 	op->value = json_incref(value);
 	op->done = done;
 	op->arg = arg;
+	evutil_gettimeofday(&op->t0, NULL);
 	fl_op_step(op);
 	return (0);
 }
