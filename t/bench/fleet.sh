@@ -15,11 +15,12 @@ top_builddir=$BUILD
 top_srcdir=$(cd -- "$(dirname "$0")/../.." && pwd)
 . "$top_srcdir/t/fleet/lib.sh"
 . "$top_srcdir/t/fleet/lib-servers.sh"
+. "$top_srcdir/t/bench/lib-procs.sh"	# all_ticks: CPU of mandosd's processes
 CHANGES=$(( (${CHANGES:-100} + 1) / 2 * 2 ))
 COUNT=${COUNT:-4000}
 CLIENTS=${CLIENTS:-100}
 CONC=${CONC:-20}
-REPEAT=${REPEAT:-5}
+REPEAT=${REPEAT:-7}
 etcd_cluster_start
 make_table "$CLIENTS" b1 >"$T/a.json"
 "$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
@@ -56,6 +57,7 @@ srv_stop 1
 mkdir -p "$T/f"
 "$MANDOSD" --foreground --address 127.0.0.1 --port 0 --no-ipv6 --statedir "$T/f/state" \
     --control "$T/f/sock" --no-zeroconf --workers 1 --clients "$T/file.json" >"$T/f/log" 2>&1 &
+FPID=$!
 EXTRA_PIDS+=("$!")
 for _ in $(seq 100); do
 	FPORT=$(sed -n 's/.*listening on .*:\([0-9]*\), .*/\1/p' "$T/f/log" | tail -n1)
@@ -71,21 +73,30 @@ echo "== storm: $COUNT handshakes, $CLIENTS clients, $CONC in flight, $REPEAT in
 req0=$(metric 0 mandos_store_requests_total)
 hs0=$(ctl 0 --stats | awk '$1 == "connections_secret_sent" { print $2 }')
 t0=$(now_ms)
-rs=(); rf=()
+rs=(); rf=(); cs=(); cf=()
+# cpu_us PID TICKS0: server CPU (authority and workers) per handshake.
+cpu_us() { echo $(( ($(all_ticks "$1") - $2) * 1000000 / HZ / COUNT )); }
 for r in $(seq "$REPEAT"); do
+	k=$(all_ticks "${SRV_PID[0]}")
 	rs+=("$(storm1 "${SRV_PORT[0]}")")
+	cs+=("$(cpu_us "${SRV_PID[0]}" "$k")")
+	k=$(all_ticks "$FPID")
 	rf+=("$(storm1 "$FPORT")")
-	echo "  run $r: store ${rs[-1]}/s, file ${rf[-1]}/s"
+	cf+=("$(cpu_us "$FPID" "$k")")
+	echo "  run $r: store ${rs[-1]}/s ${cs[-1]} us CPU/handshake, file ${rf[-1]}/s ${cf[-1]} us"
 done
 t1=$(now_ms)
 req1=$(metric 0 mandos_store_requests_total)
 hs1=$(ctl 0 --stats | awk '$1 == "connections_secret_sent" { print $2 }')
-python3 - "${rs[*]}" "${rf[*]}" "$((req1 - req0))" "$((hs1 - hs0))" "$((t1 - t0))" <<'PY'
+python3 - "${rs[*]}" "${rf[*]}" "$((req1 - req0))" "$((hs1 - hs0))" "$((t1 - t0))" "${cs[*]}" "${cf[*]}" <<'PY'
 import statistics, sys
 s = [float(x) for x in sys.argv[1].split()]; f = [float(x) for x in sys.argv[2].split()]
 req, hs, ms = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+cs = [float(x) for x in sys.argv[6].split()]; cf = [float(x) for x in sys.argv[7].split()]
 ms_, mf = statistics.median(s), statistics.median(f)
 print("storm_rate median: store %.0f/s, file %.0f/s, ratio %.3f" % (ms_, mf, ms_ / mf))
+print("server CPU per handshake median: store %.0f us, file %.0f us, ratio file/store %.3f"
+      % (statistics.median(cs), statistics.median(cf), statistics.median(cf) / statistics.median(cs)))
 print("etcd requests during the store storms: %d for %d handshakes = %.4f per handshake "
       "(over %.1f s: probes ~1/s, batched state writes <= 1 per client per second)" % (req, hs, req / max(hs, 1), ms / 1000))
 PY
