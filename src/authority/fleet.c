@@ -130,9 +130,9 @@ fl_set_up(int up, const char *why)
 		log_info("store %s is answering again (revision %lld)", fl_url,
 		    (long long)fl_rev);
 	else
-		log_warnx("store %s is down: %s; serving from the local copy%s",
-		    fl_url, why, fl_refuse_mode ? " is refused "
-		    "(--store-offline refuse): every client is refused" : "");
+		log_warnx("store %s is down: %s; %s", fl_url, why,
+		    fl_refuse_mode ? "refusing every client (--store-offline "
+		    "refuse)" : "serving from the local copy");
 	ctl_event(up ? "store_up" : "store_down", json_pack("{s:s}", "store",
 	    fl_url));
 }

@@ -33,8 +33,10 @@ void	 fleet_stop(void);
 
 int	 fleet_enabled(void);		/* --store given */
 int	 fleet_up(void);		/* the store answers now */
-struct etcd *fleet_etcd(void);		/* the authority's store client */
-const char *fleet_server_id(void);	/* --store-id, or HOST:PORT */
+/* From fleet_start on (NULL and "" before): the authority's store client,
+ * and this server's id (--store-id, or HOST:PORT). */
+struct etcd *fleet_etcd(void);
+const char *fleet_server_id(void);
 /* --store-offline refuse and the fleet's state cannot be confirmed. */
 int	 fleet_refusing(void);
 
