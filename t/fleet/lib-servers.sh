@@ -73,3 +73,23 @@ wait_until() {
 metric() {
 	ctl "$1" --metrics | awk -v n="$2" '$1 == n { print $2 }'
 }
+
+# seen_ms T0 I NAME WANT: poll server I's control socket (one connection,
+# every 2 ms) until client NAME's Enabled is WANT (true/false); prints the
+# ms since T0 (from now_ms); fails after 10 s. Cheaper and finer than
+# polling with mandosctl, whose start-up would be most of the figure.
+seen_ms() {
+	python3 - "$1" "$T/s$2/sock" "$3" "$4" <<'PY' || fail "server $2 never showed $3 Enabled=$4"
+import json, socket, sys, time
+t0, path, name, want = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "true"
+s = socket.socket(socket.AF_UNIX); s.connect(path); f = s.makefile("rb")
+while True:
+    s.sendall(('{"v":1,"cmd":"show","clients":["%s"]}\n' % name).encode())
+    r = json.loads(f.readline())
+    now = int(time.time() * 1000)
+    if r.get("ok") and r["result"][name]["Enabled"] == want:
+        print(now - t0); break
+    if now - t0 > 10000: sys.exit(1)
+    time.sleep(0.002)
+PY
+}
