@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/time.h>
 #include <time.h>
@@ -1336,6 +1337,13 @@ client_store_apply(struct client_rt *rt, json_t *st)
 	int64_t		 now = client_now_ms(), t;
 	char		 why[300];
 
+	char		 kid[KEYID_HEXLEN + 1];
+	const char	*skid = json_string_value(json_object_get(st, "key_id"));
+
+	/* A record left by an earlier machine of that name is not its own. */
+	keyid_format(rt->cfg->keyid, kid);
+	if (skid != NULL && strcasecmp(skid, kid) != 0)
+		return;
 	snprintf(why, sizeof(why), "%s (through the store)", by != NULL ? by :
 	    "another server");
 	/* An enable or disable is applied once; expiry stays each server's. */
@@ -1374,12 +1382,20 @@ client_store_apply(struct client_rt *rt, json_t *st)
 static json_t *
 client_store_base(const struct client_rt *rt, json_t *cur)
 {
-	if (json_is_object(cur))
-		return (json_deep_copy(cur));
-	return (json_pack("{s:b,s:I,s:s,s:I,s:I}", "enabled", rt->enabled,
-	    "toggle", (json_int_t)0, "by", "start", "expires",
-	    (json_int_t)rt->expires, "last_enabled",
-	    (json_int_t)rt->last_enabled));
+	char		 kid[KEYID_HEXLEN + 1];
+	const char	*skid = json_string_value(json_object_get(cur, "key_id"));
+	json_t		*n;
+
+	keyid_format(rt->cfg->keyid, kid);
+	if (json_is_object(cur) && (skid == NULL || strcasecmp(skid, kid) == 0))
+		n = json_deep_copy(cur);
+	else	/* none yet, or an earlier machine's: start from ours */
+		n = json_pack("{s:b,s:I,s:s,s:I,s:I}", "enabled", rt->enabled,
+		    "toggle", (json_int_t)client_jint(cur, "toggle", 0),
+		    "by", "start", "expires", (json_int_t)rt->expires,
+		    "last_enabled", (json_int_t)rt->last_enabled);
+	json_object_set_new(n, "key_id", json_string(kid));
+	return (n);
 }
 
 json_t *

@@ -151,6 +151,17 @@ req=$((r1 - r0))
 [ "$req" -le $(( 3 * (el + 2) )) ] || fail "$req etcd requests for 2000 handshakes in $el s: not batched"
 ok "2000 handshakes cost $req etcd requests over $el s (batched); the store counts all 2000 secrets sent"
 
+# A state record belongs to one machine: a name pushed again with another
+# key does not inherit the old machine's "disabled".
+t0=$(now_ms)
+ctl 0 -d storm-1 || fail "-d storm-1"
+seen_ms "$t0" 1 storm-1 false >/dev/null
+cp "$T/a.json" "$T/k.json"
+edit_json "$T/k.json" "t['clients']['storm-1'] = json.load(open('$T/b.json'))['clients']['storm-3']"
+"$CTL" --store "$STORE" --push "$T/k.json" >/dev/null || fail "push storm-1 with a new key"
+ms=$(wait_until 5000 eval 'fetch 1 3 s1; [ "$RC" = 0 ]') || fail "the new machine named storm-1 inherited the old one's disable"
+ok "storm-1 pushed with a new key is served ($ms ms): the old machine's disable stays with the old key"
+
 # Metrics: the store's gauges and counter, valid exposition.
 [ "$(metric 1 mandos_store_up)" = 1 ] || fail "mandos_store_up is not 1"
 rev=$(metric 1 mandos_store_revision)
