@@ -791,8 +791,8 @@ mandosd_main(int argc, char **argv)
 	lsn_close();
 	park_shutdown();
 	httpm_close();
-	fleet_stop();
 	ctl_close();
+	fleet_stop();	/* after the peers: none left to answer */
 	if (parent_up) {
 		state_flush();
 		client_shutdown();

@@ -277,11 +277,14 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 	 * server by the watch: this peer waits for the store's answer (its
 	 * further requests with it), the loop does not.
 	 */
-	if (p->bev != NULL && fleet_op(cmd, names, attr, val, ctl_store_done,
-	    p) == 0) {
-		p->waiting = 1;
+	if (p->bev != NULL && fleet_enabled()) {
+		p->waiting = 1;		/* before: the answer may come at once */
 		bufferevent_disable(p->bev, EV_READ);
-		return;
+		if (fleet_op(cmd, names, attr, val, ctl_store_done, p) == 0)
+			return;
+		p->waiting = 0;		/* not a store write: done here */
+		if (!p->eof && !p->throttled)
+			bufferevent_enable(p->bev, EV_READ);
 	}
 	json_array_foreach(names, i, v) {
 		if ((rt = client_find(json_string_value(v))) == NULL)

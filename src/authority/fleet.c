@@ -73,6 +73,8 @@ static int		 fl_table_dirty;
 static json_t		*fl_dirty;	/* names with unwritten runtime changes */
 static size_t		 fl_inflight;
 static int		 (*fl_load)(const char *, char **);
+static size_t		 fl_pending;	/* requests whose callback is to come */
+static int		 fl_stopping;	/* fleet_stop: start nothing new */
 
 static void	 fl_read_all(void);
 static void	 fl_watch_start(void);
@@ -116,6 +118,15 @@ static void
 fl_count(void)
 {
 	metric_inc(M_STORE_REQUESTS);
+}
+
+/* rc of an etcd_* call on fl_etcd: one more callback to come if queued. */
+static int
+fl_sent(int rc)
+{
+	if (rc == 0)
+		fl_pending++;
+	return (rc);
 }
 
 /* Log up/down once per change; the gauge follows. */
@@ -572,7 +583,12 @@ fl_watch_start(void)
 static void
 fl_read_cb(struct etcd_result *r, void *arg)
 {
+	fl_pending--;
 	fl_reading = 0;
+	if (fl_stopping) {
+		etcd_result_free(r);
+		return;
+	}
 	if (r->err != NULL) {
 		fl_set_up(0, r->err);
 		etcd_result_free(r);
@@ -593,7 +609,7 @@ fl_read_all(void)
 	if (fl_reading)
 		return;
 	fl_count();
-	if (etcd_range(fl_etcd, fl_prefix, 1, fl_read_cb, NULL) == 0)
+	if (fl_sent(etcd_range(fl_etcd, fl_prefix, 1, fl_read_cb, NULL)) == 0)
 		fl_reading = 1;
 }
 
@@ -612,7 +628,12 @@ fleet_reread(void)
 static void
 fl_probe_done(struct etcd_result *r, void *arg)
 {
+	fl_pending--;
 	fl_probing = 0;
+	if (fl_stopping) {
+		etcd_result_free(r);
+		return;
+	}
 	if (r->err != NULL) {
 		fl_set_up(0, r->err);
 		etcd_result_free(r);
@@ -663,7 +684,7 @@ fl_probe_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	snprintf(key, sizeof(key), "%sdefaults", fl_prefix);
 	fl_count();
-	if (etcd_range(fl_etcd, key, 0, fl_probe_done, NULL) == 0)
+	if (fl_sent(etcd_range(fl_etcd, key, 0, fl_probe_done, NULL)) == 0)
 		fl_probing = 1;
 }
 
@@ -694,10 +715,12 @@ fl_flush_cb(struct etcd_result *r, void *arg)
 	json_t		*cur = NULL;
 	json_error_t	 jerr;
 
+	fl_pending--;
 	if (r->err == NULL && r->succeeded) {
 		if (rt != NULL)
 			client_store_flushed(rt, f->delta);
-	} else if (r->err == NULL && ++f->tries < 5 && rt != NULL) {
+	} else if (r->err == NULL && ++f->tries < 5 && rt != NULL &&
+	    !fl_stopping) {
 		/* Another server wrote first: merge into what it wrote. */
 		if (r->nkvs > 0)
 			cur = json_loadb((const char *)r->kvs[0].val,
@@ -734,8 +757,8 @@ fl_flush_one(struct fl_flush *f, json_t *cur, int64_t rev)
 	json_decref(st);
 	snprintf(key, sizeof(key), "%s%s", fl_prefix, f->sfx);
 	fl_count();
-	if (etcd_cas_put(fl_etcd, key, s, strlen(s), rev, fl_flush_cb, f) ==
-	    -1) {
+	if (fl_sent(etcd_cas_put(fl_etcd, key, s, strlen(s), rev, fl_flush_cb,
+	    f)) == -1) {
 		fleet_note(f->name);
 		fl_inflight--;
 		free(f->sfx);
@@ -789,6 +812,8 @@ struct fl_op {
 	char		*sfx;		/* key written now */
 	char		*val;		/* value written now (NULL: delete) */
 	struct timeval	 t0;		/* the operator waits FLEET_OP_MS at most */
+	int		 sync;		/* inside fleet_op: answer from the loop */
+	char		*err;		/* the answer, when deferred */
 };
 
 static void	 fl_op_step(struct fl_op *);
@@ -807,10 +832,37 @@ static const struct {
 	{ "secret", "Secret", 's' },
 };
 
+static void	 fl_op_finish(struct fl_op *, const char *);
+
+/* A deferred answer (see fl_op_finish). */
+static void
+fl_op_later(evutil_socket_t fd, short what, void *arg)
+{
+	struct fl_op	*op = arg;
+
+	fl_pending--;
+	op->sync = 0;
+	fl_op_finish(op, op->err);
+}
+
+/* Answer the operator, never from inside fleet_op: its caller must see
+ * the request queued before the answer comes. */
 static void
 fl_op_finish(struct fl_op *op, const char *err)
 {
+	struct timeval	 zero = { 0, 0 };
+
+	if (op->sync) {
+		op->err = err != NULL ? xstrdup(err) : NULL;
+		if (event_base_once(fl_base, -1, EV_TIMEOUT, fl_op_later, op,
+		    &zero) == 0) {
+			fl_pending++;
+			return;
+		}
+		log_warnx("store: cannot defer an answer; answering now");
+	}
 	op->done(err, op->arg);
+	free(op->err);
 	json_decref(op->names);
 	json_decref(op->value);
 	json_decref(op->cur);
@@ -891,6 +943,8 @@ fl_op_cb(struct etcd_result *r, void *arg)
 	json_error_t	 jerr;
 	char		 msg[600];
 
+	fl_pending--;
+	op->sync = 0;		/* out of fleet_op: answer directly */
 	if (r->err != NULL) {
 		snprintf(msg, sizeof(msg), "%s: the store did not take the "
 		    "change (nothing was changed on this server): %s",
@@ -953,6 +1007,10 @@ fl_op_step(struct fl_op *op)
 			fl_op_finish(op, NULL);
 			return;
 		}
+		if (fl_stopping) {
+			fl_op_finish(op, "the server is stopping");
+			return;
+		}
 		name = json_string_value(json_array_get(op->names, op->idx));
 		free(op->sfx);
 		xasprintf(&op->sfx, "%s/%s", strcmp(op->cmd, "set") == 0 &&
@@ -980,7 +1038,7 @@ fl_op_step(struct fl_op *op)
 			return;
 		}
 		fl_count();
-		rc = etcd_cas_delete(fl_etcd, key, rev, fl_op_cb, op);
+		rc = fl_sent(etcd_cas_delete(fl_etcd, key, rev, fl_op_cb, op));
 	} else {
 		if (strcmp(op->cmd, "set") == 0 && strcasecmp(op->attr,
 		    "enabled") != 0) {
@@ -1018,8 +1076,8 @@ fl_op_step(struct fl_op *op)
 			return;
 		}
 		fl_count();
-		rc = etcd_cas_put(fl_etcd, key, op->val, strlen(op->val), rev,
-		    fl_op_cb, op);
+		rc = fl_sent(etcd_cas_put(fl_etcd, key, op->val,
+		    strlen(op->val), rev, fl_op_cb, op));
 	}
 	if (rc == -1)
 		fl_op_finish(op, "the store: cannot send the request");
@@ -1049,6 +1107,7 @@ fleet_op(const char *cmd, json_t *names, const char *attr, json_t *value,
 	op->done = done;
 	op->arg = arg;
 	evutil_gettimeofday(&op->t0, NULL);
+	op->sync = 1;		/* cleared by the first answer from the loop */
 	fl_op_step(op);
 	return (0);
 }
@@ -1093,11 +1152,20 @@ fleet_start(struct event_base *base, int port,
 		fl_read_all();
 }
 
+/*
+ * Stop: nothing new is started, and the requests in flight are let finish
+ * (each has its deadline, 2 s at most) before the client is freed, which
+ * needs them done. Called after the control socket closed, so an
+ * operator's write that is cut short has nobody left to answer.
+ */
 void
 fleet_stop(void)
 {
+	struct timeval	 t0;
+
 	if (fl_url == NULL)
 		return;
+	fl_stopping = 1;
 	etcd_watch_cancel(fl_watch);
 	fl_watch = NULL;
 	if (fl_coalesce_ev != NULL)
@@ -1107,7 +1175,15 @@ fleet_stop(void)
 	if (fl_flush_ev != NULL)
 		event_free(fl_flush_ev);
 	fl_coalesce_ev = fl_probe_ev = fl_flush_ev = NULL;
-	etcd_free(fl_etcd);	/* fails what is in flight, once */
+	evutil_gettimeofday(&t0, NULL);
+	while (fl_pending > 0 && fl_base != NULL &&
+	    fl_elapsed_ms(&t0) < FLEET_TOTAL_MS + 500)
+		if (event_base_loop(fl_base, EVLOOP_ONCE) == -1)
+			break;
+	if (fl_pending > 0)
+		log_warnx("store: %zu requests still in flight at exit",
+		    fl_pending);
+	etcd_free(fl_etcd);
 	fl_etcd = NULL;
 	json_decref(fl_kv);
 	json_decref(fl_table);

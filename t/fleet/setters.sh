@@ -58,6 +58,30 @@ sys.exit(0 if ok else 1)"' >/dev/null || { ctl "$i" -v storm-0; fail "round $rou
 	ok "round $round: 20 concurrent writes on two servers, none lost (store and both servers)"
 	ctl 1 -e storm-0 || fail "enable"
 done
+# Bad writes are answered at once with an error, in order, and the peer
+# can go on: three requests in one write (a bad duration, an unknown
+# attribute, then a read), and one more after their answers.
+python3 - "$T/s0/sock" <<'PY' || fail "bad store writes over the control socket"
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(5)
+f = s.makefile("rb")
+t0 = time.monotonic()
+s.sendall(b'{"v":1,"cmd":"set","clients":["storm-0"],"attr":"timeout","value":"bogus"}\n'
+          b'{"v":1,"cmd":"set","clients":["storm-0"],"attr":"no_such","value":1}\n'
+          b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
+r = [json.loads(f.readline()) for _ in range(3)]
+dt = time.monotonic() - t0
+assert not r[0]["ok"] and "timeout" in r[0]["error"], r[0]
+assert not r[1]["ok"] and "unknown attribute" in r[1]["error"], r[1]
+assert r[2]["ok"] and "storm-0" in r[2]["result"], r[2]
+assert dt < 2, dt
+# ... and a request sent after those answers is still read.
+s.sendall(b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
+r4 = json.loads(f.readline())
+assert r4["ok"], r4
+print("  errors: %s | %s (%.0f ms)" % (r[0]["error"], r[1]["error"], dt * 1000))
+PY
+ok "bad writes get their errors at once, in order, and the connection goes on"
 grep -h "too many concurrent" "$T"/s*/log && fail "a write gave up under contention"
 for i in 0 1; do srv_stop "$i"; done
 ok "both servers stopped cleanly"
