@@ -2,6 +2,8 @@
 # (sourced after it, bash). Server $i runs on 127.0.0.1 with its own
 # state dir, control socket and log under $T/s$i; cleanup is lib.sh's.
 TCLIENT=$top_builddir/t/tclient
+# The propagation bound (1 s), times t/sanitize.sh's factor under ASan.
+PROP_MS=$((1000 * ${MANDOSD_TIME_FACTOR:-1}))
 SRV_PID=()
 SRV_PORT=()
 
