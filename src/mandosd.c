@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "duration.h"
 #include "fair.h"
+#include "fleet.h"
 #include "fleet-approve.h"
 #include "fleet-registry.h"
 #include "keytab.h"
@@ -95,15 +96,17 @@ static int		 parent_inherited;	/* --socket or LISTEN_FDS */
 static struct mdns	*parent_mdns;
 static int		 parent_up;	/* parent_serving() ran */
 static const char	*parent_audit_log;	/* --audit-log FILE */
-/* Fleet (issue 10): a minimal --store until fleet.c owns the handle. */
-static const char	*parent_store_url, *parent_store_id;
+static const char	*parent_store;	/* --store URL */
+static const char	*parent_store_id;
+static const char	*parent_store_offline;
 static uint64_t		 parent_store_ttl_ms = FREGISTRY_TTL_MS;
-static struct etcd	*parent_etcd;
+static struct etcd_tls_opts parent_store_tls;	/* --store-ca ... --store-auth */
 
 enum { OPT_CONTROL = 1000, OPT_CONTROL_GROUP, OPT_STATEDIR, OPT_NO_RESTORE,
     OPT_METRICS_LISTEN, OPT_MAX_CHECKERS, OPT_NO_FAIR, OPT_PREFIX4, OPT_PREFIX6,
     OPT_HS_SLOTS, OPT_REFUSAL_LOG, OPT_CONFIG, OPT_METRICS_MAX, OPT_WORKERS,
-    OPT_STEER, OPT_AUDIT_LOG, OPT_STORE, OPT_STORE_ID, OPT_STORE_TTL };
+    OPT_STEER, OPT_AUDIT_LOG, OPT_STORE, OPT_STORE_ID, OPT_STORE_TTL,
+    OPT_STORE_OFFLINE, OPT_STORE_TLS };
 
 static const char parent_shortopts[] = "a:c:dfhi:np:V4";
 
@@ -131,6 +134,11 @@ static const struct option parent_opts[] = {
 	{ "store",		required_argument, NULL, OPT_STORE },
 	{ "store-id",		required_argument, NULL, OPT_STORE_ID },
 	{ "store-ttl",		required_argument, NULL, OPT_STORE_TTL },
+	{ "store-offline",	required_argument, NULL, OPT_STORE_OFFLINE },
+	{ "store-ca",		required_argument, NULL, OPT_STORE_TLS },
+	{ "store-cert",		required_argument, NULL, OPT_STORE_TLS },
+	{ "store-key",		required_argument, NULL, OPT_STORE_TLS },
+	{ "store-auth",		required_argument, NULL, OPT_STORE_TLS },
 	{ "debug",		no_argument,	   NULL, 'd' },
 	{ "foreground",		no_argument,	   NULL, 'f' },
 	{ "handshake-timeout",	required_argument, NULL, 'H' },
@@ -196,10 +204,16 @@ parent_usage(FILE *f)
 "      --metrics-listen A:P   serve Prometheus /metrics over HTTP on A:P\n"
 "      --metrics-max-connections N  HTTP connections at once (default 8)\n"
 "      --max-checkers N       checker processes running at once (default 64)\n"
-"      --store URL            share approvals and checkers with a fleet through\n"
-"                             etcd: etcd://HOST:PORT[,HOST:PORT...]/PREFIX\n"
-"      --store-id ID          this server in the fleet (default hostname:port)\n"
+"      --store URL            share the table, operator state, approvals and\n"
+"                             checkers with a fleet through etcd:\n"
+"                             etcd[s]://HOST:PORT[,HOST:PORT...]/PREFIX\n"
+"      --store-id ID          this server's name in the store (default HOST:PORT)\n"
 "      --store-ttl D          lease of this server's registration (default 5s)\n"
+"      --store-offline MODE   serve (default: from the local copy) or refuse\n"
+"                             every client while the store cannot be confirmed\n"
+"      --store-ca FILE, --store-cert FILE, --store-key FILE\n"
+"                             etcds://: CA, client certificate and key (PEM)\n"
+"      --store-auth FILE      etcd user:password, in a file only we can read\n"
 "  -f, --foreground           stay in the foreground, log to stderr\n"
 "  -d, --debug                foreground, log to stderr, debug messages\n"
 "  -V, --version              print the version and exit\n"
@@ -247,10 +261,10 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 {
 	char	*end;
 	long	 n;
-	int	 ch;
+	int	 ch, longindex = 0;
 
 	while ((ch = getopt_long(argc, argv, parent_shortopts, parent_opts,
-	    NULL)) != -1) {
+	    &longindex)) != -1) {
 		switch (ch) {
 		case 'a': cfg->address = optarg; break;
 		case 'n': cfg->check_config = 1; break;
@@ -297,8 +311,13 @@ parent_parse(int argc, char **argv, struct mandosd_config *cfg)
 			break;
 		case OPT_NO_FAIR: parent_fair.enabled = 0; break;
 		case OPT_STEER: parent_steer = 1; break;
-		case OPT_STORE: parent_store_url = optarg; break;
+		case OPT_STORE: parent_store = optarg; break;
 		case OPT_STORE_ID: parent_store_id = optarg; break;
+		case OPT_STORE_OFFLINE: parent_store_offline = optarg; break;
+		case OPT_STORE_TLS:
+			(void)etcd_tls_opt(&parent_store_tls,
+			    parent_opts[longindex].name, optarg);
+			break;
 		case OPT_STORE_TTL:
 			parent_store_ttl_ms = parent_duration_arg("store-ttl",
 			    optarg);
@@ -389,14 +408,14 @@ mandosd_keytab(void)
 	return (parent_table);
 }
 
-/* Build a new table beside the old; swap only if it loaded. The runtime
- * state of clients that stay is kept (client_sync). -1 with *err. */
+/* Build a new table from path beside the old; swap only if it loaded. The
+ * runtime state of clients that stay is kept (client_sync). -1 with *err. */
 static int
-parent_reload_table(char **err)
+parent_load_table(const char *path, char **err)
 {
 	struct keytab	*kt;
 
-	if ((kt = keytab_load(parent_table_path, err)) == NULL) {
+	if ((kt = keytab_load(path, err)) == NULL) {
 		metric_inc(M_RELOAD_FAILED);
 		log_warnx("reload failed, keeping the %zu clients in force: %s",
 		    keytab_count(parent_table), *err);
@@ -406,12 +425,22 @@ parent_reload_table(char **err)
 	client_sync(kt);	/* while the old table is still alive */
 	keytab_free(parent_table);
 	parent_table = kt;
+	if (path != parent_table_path) {	/* the store's copy from now */
+		free(parent_table_path);
+		parent_table_path = xstrdup(path);
+	}
 	metric_clients = (int64_t)keytab_count(kt);
 	metric_inc(M_RELOAD_OK);
 	log_info("reloaded %s: %zu clients", parent_table_path, keytab_count(kt));
 	ctl_event("reload_ok", json_pack("{s:I}", "clients",
 	    (json_int_t)keytab_count(kt)));
 	return (0);
+}
+
+static int
+parent_reload_table(char **err)
+{
+	return (parent_load_table(parent_table_path, err));
 }
 
 static void
@@ -451,7 +480,10 @@ parent_signal(evutil_socket_t sig, short what, void *arg)
 		}
 		daemon_reloading();
 		audit_reopen();		/* logrotate moved it */
-		parent_reload();
+		if (fleet_enabled())
+			fleet_reread();	/* the store is the table's source */
+		else
+			parent_reload();
 		daemon_notify("READY=1");
 		break;
 	case SIGUSR1:
@@ -632,35 +664,27 @@ parent_workers_config(struct proc_config *pc, const struct mandosd_config *cfg,
 static void
 parent_fleet_start(void)
 {
-	char	 host[256], *id = NULL, *err = NULL;
+	char	*err = NULL;
 
-	if (parent_store_url == NULL)
+	if (!fleet_enabled())
 		return;
-	if ((parent_etcd = etcd_new(parent_base, parent_store_url, &err)) ==
-	    NULL)
-		fatalx("--store: %s", err);
-	if (parent_store_id == NULL) {
-		if (gethostname(host, sizeof(host)) == -1)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		xasprintf(&id, "%s:%d", host, lsn_port());
-	} else
-		id = xstrdup(parent_store_id);
-	if (fregistry_init(parent_base, parent_etcd, id, parent_store_ttl_ms,
-	    &err) == -1 || fapprove_init(parent_base, parent_etcd, id,
-	    fregistry_up, &err) == -1)
+	/* fleet.c owns the etcd handle and the server id; these share it. */
+	if (fregistry_init(parent_base, fleet_etcd(), fleet_server_id(),
+	    parent_store_ttl_ms, &err) == -1 || fapprove_init(parent_base,
+	    fleet_etcd(), fleet_server_id(), fregistry_up, &err) == -1)
 		fatalx("%s", err);
-	free(id);
+	audit_set_server_id(fleet_server_id());
+	audit_store_init(fleet_etcd(), etcd_prefix(fleet_etcd()));
 }
 
+/* Before fleet_stop, which frees the handle. */
 static void
 parent_fleet_stop(void)
 {
-	if (parent_etcd == NULL)
+	if (!fleet_enabled())
 		return;
 	fapprove_shutdown();
 	fregistry_shutdown();
-	/* Requests may still be in flight: the handle stays until exit. */
 }
 
 /* Every worker is up: now say so (log, Zeroconf, systemd). */
@@ -683,10 +707,11 @@ parent_serving(void)
 	if (parent_restore)
 		state_restore();
 	audit_init(parent_base, parent_fair.log_interval_ms);
+	fleet_start(parent_base, lsn_port(), parent_load_table);
 	{
 		static struct ctl_hooks hooks = { parent_reload_table, NULL };
 
-		hooks.approve = parent_store_url != NULL ? fapprove_decide : NULL;
+		hooks.approve = fleet_enabled() ? fapprove_decide : NULL;
 		ctl_start(parent_base, &hooks);
 	}
 	parent_fleet_start();
@@ -750,7 +775,16 @@ mandosd_main(int argc, char **argv)
 	log_init("mandosd", cfg->foreground || cfg->check_config ||
 	    !daemon_under_systemd(), cfg->debug);
 
-	if (cfg->clients_path != NULL)
+	if (parent_store != NULL) {
+		if (fleet_configure(parent_store, parent_store_id,
+		    parent_store_offline, &parent_store_tls, &err) == -1)
+			fatalx("--store: %s", err);
+		if ((parent_table_path = fleet_initial_table(parent_statedir,
+		    cfg->clients_path, &err)) == NULL)
+			fatalx("--store: %s", err);
+	} else if (parent_store_id != NULL || parent_store_offline != NULL)
+		fatalx("--store-id and --store-offline need --store");
+	else if (cfg->clients_path != NULL)
 		parent_table_path = xstrdup(cfg->clients_path);
 	else
 		xasprintf(&parent_table_path, "%s/clients.json", cfg->configdir);
@@ -832,6 +866,7 @@ mandosd_main(int argc, char **argv)
 	httpm_close();
 	ctl_close();
 	audit_close();
+	fleet_stop();	/* after the peers: none left to answer */
 	if (parent_up) {
 		state_flush();
 		client_shutdown();

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/time.h>
 #include <time.h>
@@ -26,6 +27,7 @@
 #include "notify.h"
 #include "control.h"
 #include "duration.h"
+#include "fleet.h"
 #include "keytab.h"
 #include "log.h"
 #include "metrics.h"
@@ -62,6 +64,8 @@ struct client_rt {
 	int			 last_checker_status;	/* -2 never, -1 signal */
 	int			 last_checker_signal;
 	uint64_t		 secrets_sent;
+	uint64_t		 secrets_unsent;	/* not yet in the store */
+	int64_t			 store_toggle;	/* last enable/disable applied */
 	int			 approved;	/* -1 undecided, 0 denied, 1 approved */
 	unsigned		 pending;	/* connections waiting for approval */
 
@@ -453,6 +457,7 @@ client_checked_ok(struct client_rt *rt)
 	rt->last_checker_status = 0;	/* as the reference's checked_ok() */
 	rt->last_checker_signal = 0;
 	client_bump(rt, rt->timeout_ms);
+	fleet_note(rt->name);
 	state_dirty();
 }
 
@@ -512,6 +517,7 @@ client_checker_done(struct client_rt *rt, int status, int signo, uint64_t ms)
 	    "duration_ms", (json_int_t)ms));
 	if (client_hooks.done != NULL)
 		client_hooks.done(rt, status, signo);
+	fleet_note(rt->name);
 	state_dirty();
 }
 
@@ -644,6 +650,8 @@ client_checker_command(const struct client_rt *rt, const char **errstr)
 enum client_gate
 client_gate(struct client_rt *rt, uint64_t *delay_ms)
 {
+	if (fleet_refusing())	/* --store-offline refuse, store away */
+		return (GATE_DISABLED);
 	if (!rt->enabled)
 		return (GATE_DISABLED);
 	if (rt->approved == 1 || rt->approval_delay_ms == 0)
@@ -672,6 +680,7 @@ client_approval_wait(struct client_rt *rt)
 	client_event(rt, "approval_needed", json_pack("{s:I,s:b}", "delay_ms",
 	    (json_int_t)rt->approval_delay_ms, "approved_by_default",
 	    rt->approved_by_default));
+	fleet_note(rt->name);
 	state_dirty();
 }
 
@@ -701,7 +710,9 @@ client_conn_done(const char *name, const char *keyid, const char *peer,
 
 	if (res == RESULT_SECRET_SENT && rt != NULL) {
 		rt->secrets_sent++;
+		rt->secrets_unsent++;
 		client_bump(rt, rt->extended_timeout_ms);
+		fleet_note(rt->name);	/* batched: one write a second */
 		state_dirty();
 	}
 	if (!ctl_watching())
@@ -974,6 +985,7 @@ client_new(const struct client *cfg)
 	for (i = 0; i < NATTRS; i++)
 		client_attr_from_cfg(rt, &client_attrs[i], cfg);
 	rt->approved = -1;
+	rt->store_toggle = -1;
 	rt->last_checker_status = -2;
 	rt->created = client_now_ms();
 	client_hash_insert(rt);
@@ -1384,4 +1396,152 @@ uint64_t
 client_approval_duration_ms(const struct client_rt *rt)
 {
 	return (rt->approval_duration_ms);
+}
+
+/* ---- fleet store ---- */
+
+static int64_t
+client_max(int64_t a, int64_t b)
+{
+	return (a > b ? a : b);
+}
+
+void
+client_store_apply(struct client_rt *rt, json_t *st)
+{
+	json_t		*en = json_object_get(st, "enabled");
+	const char	*by = json_string_value(json_object_get(st, "by"));
+	int64_t		 toggle = client_jint(st, "toggle", 0);
+	int64_t		 exp = client_jint(st, "expires", 0);
+	int64_t		 now = client_now_ms(), t;
+	char		 why[300];
+
+	char		 kid[KEYID_HEXLEN + 1];
+	const char	*skid = json_string_value(json_object_get(st, "key_id"));
+
+	/* A record left by an earlier machine of that name is not its own. */
+	keyid_format(rt->cfg->keyid, kid);
+	if (skid != NULL && strcasecmp(skid, kid) != 0)
+		return;
+	snprintf(why, sizeof(why), "%s (through the store)", by != NULL ? by :
+	    "another server");
+	/* An enable or disable is applied once; expiry stays each server's. */
+	if (json_is_boolean(en) && toggle != rt->store_toggle) {
+		rt->store_toggle = toggle;
+		if (!json_is_true(en))
+			client_disable(rt, why);
+		else if (!rt->enabled && exp > now) {
+			rt->last_enabled = client_jint(st, "last_enabled", now);
+			client_go_enabled(rt, exp, 0);
+			log_info("client %s enabled by %s", rt->name, why);
+			client_event(rt, "enabled", json_pack("{s:s}", "by", why));
+			state_dirty();
+		}
+	}
+	if (rt->enabled && exp > rt->expires) {
+		rt->expires = exp;	/* a checker or a secret elsewhere */
+		client_arm_expiry(rt);
+	}
+	rt->last_checked_ok = client_max(rt->last_checked_ok,
+	    client_jint(st, "last_checked_ok", 0));
+	if ((t = client_jint(st, "last_checker_time", 0)) >
+	    rt->last_checker_time) {
+		rt->last_checker_time = t;
+		rt->last_checker_status = (int)client_jint(st,
+		    "last_checker_status", rt->last_checker_status);
+	}
+	rt->last_approval_request = client_max(rt->last_approval_request,
+	    client_jint(st, "last_approval_request", 0));
+	rt->secrets_sent = (uint64_t)client_jint(st, "secrets_sent", 0) +
+	    rt->secrets_unsent;
+	state_dirty();
+}
+
+/* The record as the store has it, or a fresh one from our state. */
+static json_t *
+client_store_base(const struct client_rt *rt, json_t *cur)
+{
+	char		 kid[KEYID_HEXLEN + 1];
+	const char	*skid = json_string_value(json_object_get(cur, "key_id"));
+	json_t		*n;
+
+	keyid_format(rt->cfg->keyid, kid);
+	if (json_is_object(cur) && (skid == NULL || strcasecmp(skid, kid) == 0))
+		n = json_deep_copy(cur);
+	else	/* none yet, or an earlier machine's: start from ours */
+		n = json_pack("{s:b,s:I,s:s,s:I,s:I}", "enabled", rt->enabled,
+		    "toggle", (json_int_t)client_jint(cur, "toggle", 0),
+		    "by", "start", "expires", (json_int_t)rt->expires,
+		    "last_enabled", (json_int_t)rt->last_enabled);
+	json_object_set_new(n, "key_id", json_string(kid));
+	return (n);
+}
+
+json_t *
+client_store_merge(struct client_rt *rt, json_t *cur, const char *id,
+    uint64_t *delta)
+{
+	json_t	*n = client_store_base(rt, cur);
+
+	if (rt->enabled)
+		json_object_set_new(n, "expires", json_integer(client_max(
+		    client_jint(n, "expires", 0), rt->expires)));
+	json_object_set_new(n, "last_checked_ok", json_integer(client_max(
+	    client_jint(n, "last_checked_ok", 0), rt->last_checked_ok)));
+	if (rt->last_checker_time >= client_jint(n, "last_checker_time", 0)) {
+		json_object_set_new(n, "last_checker_time",
+		    json_integer(rt->last_checker_time));
+		json_object_set_new(n, "last_checker_status",
+		    json_integer(rt->last_checker_status));
+	}
+	json_object_set_new(n, "last_approval_request", json_integer(client_max(
+	    client_jint(n, "last_approval_request", 0),
+	    rt->last_approval_request)));
+	*delta = rt->secrets_unsent;
+	json_object_set_new(n, "secrets_sent", json_integer(client_jint(n,
+	    "secrets_sent", 0) + (int64_t)*delta));
+	json_object_set_new(n, "server", json_string(id));
+	json_object_set_new(n, "updated", json_integer(client_now_ms()));
+	return (n);
+}
+
+void
+client_store_flushed(struct client_rt *rt, uint64_t delta)
+{
+	rt->secrets_unsent -= delta <= rt->secrets_unsent ? delta :
+	    rt->secrets_unsent;
+}
+
+json_t *
+client_store_op(struct client_rt *rt, json_t *cur, const char *op,
+    const char *id)
+{
+	json_t	*n = client_store_base(rt, cur);
+	int64_t	 now = client_now_ms();
+	char	 by[300];
+
+	snprintf(by, sizeof(by), "operator on %s", id);
+	if (strcmp(op, "checked") == 0) {
+		json_object_set_new(n, "last_checked_ok", json_integer(now));
+		json_object_set_new(n, "last_checker_time", json_integer(now));
+		json_object_set_new(n, "last_checker_status", json_integer(0));
+		json_object_set_new(n, "expires", json_integer(now +
+		    (int64_t)rt->timeout_ms));
+	} else {
+		json_object_set_new(n, "enabled", json_boolean(strcmp(op,
+		    "enable") == 0));
+		json_object_set_new(n, "toggle", json_integer(client_jint(n,
+		    "toggle", 0) + 1));
+		json_object_set_new(n, "by", json_string(by));
+		if (strcmp(op, "enable") == 0) {
+			json_object_set_new(n, "expires", json_integer(now +
+			    (int64_t)rt->timeout_ms));
+			json_object_set_new(n, "last_enabled",
+			    json_integer(now));
+		} else
+			json_object_set_new(n, "expires", json_integer(0));
+	}
+	json_object_set_new(n, "server", json_string(id));
+	json_object_set_new(n, "updated", json_integer(now));
+	return (n);
 }

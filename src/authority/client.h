@@ -71,6 +71,21 @@ size_t	 client_pending_count(void);
 json_t	*client_state_json(const struct client_rt *);
 void	 client_state_apply(struct client_rt *, json_t *);
 
+/*
+ * Fleet store (fleet.c): the operator-visible runtime state shared as
+ * PREFIX/state/NAME. apply takes a record from the store; merge builds
+ * the record to write from the store's (cur, may be NULL) and this
+ * server's changes, *delta the secrets sent here not yet counted there
+ * (flushed once written); op builds an operator's change ("enable",
+ * "disable", "checked") by server id.
+ */
+void	 client_store_apply(struct client_rt *, json_t *);
+json_t	*client_store_merge(struct client_rt *, json_t *cur, const char *id,
+	    uint64_t *delta);
+void	 client_store_flushed(struct client_rt *, uint64_t delta);
+json_t	*client_store_op(struct client_rt *, json_t *cur, const char *op,
+	    const char *id);
+
 /* Checker side (checker.c). */
 char	*client_checker_command(const struct client_rt *, const char **errstr);
 void	 client_checker_done(struct client_rt *, int status, int signo,

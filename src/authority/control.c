@@ -35,6 +35,7 @@
 #include "client.h"
 #include "control.h"
 #include "ctlproto.h"
+#include "fleet.h"
 #include "keytab.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,15 +54,18 @@ struct ctl_peer {
 	int			 closing;	/* flush the reply, then close */
 	int			 throttled;	/* replies unread: stopped reading */
 	int			 eof;		/* peer done sending: answer, then close */
-	int			 waiting;	/* a reply is owed (fleet approval) */
+	int			 waiting;	/* a store write: reply when it answers */
+	int			 gone;		/* closed while waiting: freed then */
 };
 
-/* A reply owed to a peer (which may be gone when it is ready). */
+/* A fleet approval's reply, owed to a peer that may close meanwhile. */
 struct ctl_owed {
-	uint64_t		 peer;
+	struct ctl_peer		*peer;		/* kept while it waits (gone) */
 	json_t			*names;
 	int			 now;		/* still inside ctl_dispatch */
 	int			 approve;	/* for the audit line */
+	char			 cmd[24];	/* a store write's, for the audit */
+	json_t			*args;		/* its audit arguments */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
 
@@ -80,8 +84,8 @@ static unsigned long	 ctl_refused_n;	/* refused since */
 static char		 ctl_lasterr[512];	/* for the audit line */
 
 static void	 ctl_free(struct ctl_peer *);
-static int	 ctl_bind(const char *, const struct group *, char **);
 static void	 ctl_read_cb(struct bufferevent *, void *);
+static int	 ctl_bind(const char *, const struct group *, char **);
 
 int
 ctl_watching(void)
@@ -288,13 +292,21 @@ ctl_audit_args(const char *cmd, json_t *req)
 	return (a);
 }
 
+/* args (stolen) as ctl_audit_args made them. */
+static void
+ctl_audit_a(struct ctl_peer *p, const char *cmd, const char *client,
+    json_t *args, const char *error)
+{
+	struct audit_peer	 ap = { p->uid, p->gid, p->pid };
+
+	audit_operator(&ap, cmd, client, args, error);
+}
+
 static void
 ctl_audit(struct ctl_peer *p, const char *cmd, const char *client,
     json_t *req, const char *error)
 {
-	struct audit_peer	 ap = { p->uid, p->gid, p->pid };
-
-	audit_operator(&ap, cmd, client, ctl_audit_args(cmd, req), error);
+	ctl_audit_a(p, cmd, client, ctl_audit_args(cmd, req), error);
 }
 
 /* A refused change: one line naming the clients asked for, if any. */
@@ -319,31 +331,28 @@ static void
 ctl_owed_done(void *arg, const char *err)
 {
 	struct ctl_owed	*o = arg;
-	struct ctl_peer	*p;
+	struct ctl_peer	*p = o->peer;
+	json_t		*v;
+	size_t		 i;
 	int		 now = o->now;
 
-	TAILQ_FOREACH(p, &ctl_all, entry)
-		if (p->id == o->peer)
-			break;
-	if (p != NULL) {
-		json_t	*v;
-		size_t	 i;
-
-		if (err != NULL)
-			ctl_error(p, "%s", err);
-		json_array_foreach(o->names, i, v)
-			ctl_audit(p, o->approve ? "approve" : "deny",
-			    json_string_value(v), NULL,
-			    err != NULL ? ctl_lasterr : NULL);
-		if (err == NULL)
-			ctl_ok(p, json_incref(o->names));
-		p->waiting = 0;
-	}
+	p->waiting = 0;
+	if (err != NULL && p->bev != NULL)
+		ctl_error(p, "%s", err);
+	json_array_foreach(o->names, i, v)
+		ctl_audit(p, o->approve ? "approve" : "deny",
+		    json_string_value(v), NULL, err != NULL ? err : NULL);
+	if (err == NULL && p->bev != NULL)
+		ctl_ok(p, json_incref(o->names));
 	json_decref(o->names);
 	free(o);
+	if (p->gone) {		/* closed while it waited */
+		free(p);
+		return;
+	}
 	/* Later: take the peer's next requests (it may be freed there). */
-	if (p != NULL && !now && p->bev != NULL) {
-		if (!p->eof && !p->closing)
+	if (!now && p->bev != NULL) {
+		if (!p->eof && !p->closing && !p->throttled)
 			bufferevent_enable(p->bev, EV_READ);
 		ctl_read_cb(p->bev, p);
 	}
@@ -355,7 +364,7 @@ ctl_approve_fleet(struct ctl_peer *p, json_t *names, int approve)
 {
 	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
 
-	o->peer = p->id;
+	o->peer = p;
 	o->names = json_incref(names);
 	o->approve = approve;
 	o->now = 1;
@@ -366,6 +375,35 @@ ctl_approve_fleet(struct ctl_peer *p, json_t *names, int approve)
 		if (p->bev != NULL)
 			bufferevent_disable(p->bev, EV_READ);
 	}
+}
+
+/* The store answered an operator write of peer p. */
+static void
+ctl_store_done(const char *err, void *arg)
+{
+	struct ctl_owed	*o = arg;
+	struct ctl_peer	*p = o->peer;
+	json_t		*v;
+	size_t		 i;
+
+	p->waiting = 0;
+	json_array_foreach(o->names, i, v)
+		ctl_audit_a(p, o->cmd, json_string_value(v),
+		    json_incref(o->args), err);
+	json_decref(o->args);
+	json_decref(o->names);
+	free(o);
+	if (p->gone) {
+		free(p);
+		return;
+	}
+	if (err != NULL)
+		ctl_error(p, "%s", err);
+	else
+		ctl_ok(p, json_true());
+	if (!p->eof && !p->throttled)
+		bufferevent_enable(p->bev, EV_READ);
+	ctl_read_cb(p->bev, p);		/* requests that came meanwhile */
 }
 
 /* One action on each named client. */
@@ -387,6 +425,29 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 	    (strcmp(cmd, "approve") == 0 || strcmp(cmd, "deny") == 0)) {
 		ctl_approve_fleet(p, names, strcmp(cmd, "approve") == 0);
 		return;
+	}
+	/*
+	 * With --store the change goes through etcd and comes back to every
+	 * server by the watch: this peer waits for the store's answer (its
+	 * further requests with it), the loop does not.
+	 */
+	if (p->bev != NULL && fleet_enabled()) {
+		struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+
+		o->peer = p;
+		o->names = json_incref(names);
+		snprintf(o->cmd, sizeof(o->cmd), "%s", cmd);
+		o->args = ctl_audit_args(cmd, req);
+		p->waiting = 1;		/* before: the answer may come at once */
+		bufferevent_disable(p->bev, EV_READ);
+		if (fleet_op(cmd, names, attr, val, ctl_store_done, o) == 0)
+			return;
+		json_decref(o->args);
+		json_decref(o->names);
+		free(o);
+		p->waiting = 0;		/* not a store write: done here */
+		if (!p->eof && !p->throttled)
+			bufferevent_enable(p->bev, EV_READ);
 	}
 	json_array_foreach(names, i, v) {
 		if ((rt = client_find(json_string_value(v))) == NULL)
@@ -565,7 +626,11 @@ ctl_free(struct ctl_peer *p)
 	TAILQ_REMOVE(&ctl_all, p, entry);
 	ctl_npeers--;
 	bufferevent_free(p->bev);
-	free(p);
+	p->bev = NULL;
+	if (p->waiting)
+		p->gone = 1;	/* ctl_store_done frees it */
+	else
+		free(p);
 }
 
 static void
@@ -576,10 +641,9 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 	char		*line;
 	size_t		 len;
 
-	while (!p->closing) {
-		/* One request at a time: the owed reply comes first. */
-		if (p->waiting)
-			return;
+	if (p->waiting)
+		return;		/* one request at a time: replies in order */
+	while (!p->closing && !p->waiting) {
 		/* A peer that does not read its replies gets no more. */
 		if (evbuffer_get_length(bufferevent_get_output(bev)) >
 		    CTL_WATCH_HIWAT) {
@@ -602,6 +666,8 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		explicit_bzero(line, len);
 		free(line);
 	}
+	if (p->waiting)
+		return;
 	if (p->eof)
 		p->closing = 1;		/* every request answered */
 	if (!p->closing && evbuffer_get_length(in) > CTL_MAXLINE) {

@@ -20,6 +20,9 @@ uint64_t	 metric_val[M__COUNT];
 uint64_t	 metric_result[RESULT__COUNT];
 int64_t		 metric_active;
 int64_t		 metric_clients;
+int		 metric_store_enabled;
+int64_t		 metric_store_up;
+int64_t		 metric_store_revision;
 int64_t		 metric_clients_enabled;
 int64_t		 metric_approvals_pending;
 int64_t		 metric_checkers_running;
@@ -236,6 +239,18 @@ metric_render(struct evbuffer *b)
 	metric_counter(b, "mandos_watchers_dropped_total",
 	    "Watchers dropped for falling behind.",
 	    metric_val[M_WATCH_DROPPED]);
+	if (metric_store_enabled) {
+		metric_counter(b, "mandos_store_requests_total", "Requests "
+		    "sent to the fleet store (etcd).",
+		    metric_val[M_STORE_REQUESTS]);
+		metric_gauge(b, "mandos_store_up", "Whether the fleet store "
+		    "answers (1) or not (0).", metric_store_up);
+		metric_gauge(b, "mandos_store_revision", "The store revision "
+		    "of this server's local copy.", metric_store_revision);
+		metric_counter(b, "mandos_store_refused_total", "Connections "
+		    "refused because the store could not be confirmed "
+		    "(--store-offline refuse).", metric_val[M_STORE_REFUSED]);
+	}
 	metric_head(b, "mandos_build_info", "gauge", "Build of this server.");
 	evbuffer_add_printf(b, "mandos_build_info{version=\"%s\"} 1\n",
 	    PACKAGE_VERSION);
@@ -251,7 +266,8 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 		"checker_killed", "checker_error", "state_saves_ok",
 		"state_saves_failed", "control_requests", "control_errors",
 		"control_denied", "watchers_dropped", "refused_source_share",
-		"worker_deaths", "worker_protocol_errors",
+		"worker_deaths", "worker_protocol_errors", "store_requests",
+		"store_refused",
 	};
 	char	 name[64];
 	size_t	 i;
@@ -273,4 +289,8 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 	cb(arg, "checkers_max", (double)metric_checker_cap);
 	cb(arg, "handshakes", (double)metric_hs_count);
 	cb(arg, "handshake_seconds_sum", metric_hs_sum);
+	if (metric_store_enabled) {
+		cb(arg, "store_up", (double)metric_store_up);
+		cb(arg, "store_revision", (double)metric_store_revision);
+	}
 }

@@ -28,6 +28,8 @@ enum metric {
 	M_REFUSED_SHARE,	/* refused at accept: over its source's fair share */
 	M_WORKER_DIED,		/* network workers that died and were replaced */
 	M_WORKER_KILLED,	/* workers ended for a protocol error */
+	M_STORE_REQUESTS,	/* requests to the fleet store (etcd) */
+	M_STORE_REFUSED,	/* refused: --store-offline refuse, store away */
 	M__COUNT
 };
 
@@ -41,6 +43,9 @@ extern int64_t	 metric_checkers_running;
 extern int64_t	 metric_checkers_queued;
 extern int64_t	 metric_checker_cap;
 extern int64_t	 metric_workers;	/* network workers running */
+extern int	 metric_store_enabled;	/* --store: render the store's */
+extern int64_t	 metric_store_up;
+extern int64_t	 metric_store_revision;
 
 const char	*metric_result_name(enum conn_result);
 /* Record a finished connection and, if it got that far, its handshake time. */

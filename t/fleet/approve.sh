@@ -7,7 +7,7 @@
 # gone after it, so a new connection waits again; a -D on A refuses the
 # machine waiting on B; with the store down, -A fails at once.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-servers.sh"
+. "$(dirname "$0")/lib-fleetapp.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "the real mandos-client needs root"
 REAL=$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)

@@ -9,7 +9,7 @@
 # no client is disabled meanwhile although timeout is only 10 s. Without
 # etcd's quorum each server checks every client itself, and none expires.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-servers.sh"
+. "$(dirname "$0")/lib-fleetapp.sh"
 
 TTL=2
 make_table 12 fleetchk >"$T/clients.json"
