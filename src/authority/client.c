@@ -1348,9 +1348,15 @@ client_check_result(struct client_rt *rt, int64_t when_ms, int status,
 	rt->last_checker_time = when_ms;
 	rt->last_checker_status = signo != 0 ? -1 : status;
 	rt->last_checker_signal = signo;
+	/*
+	 * Not client_checked_ok: that marks the client for the store, and
+	 * state/NAME is the owner's to write (every server writing it once
+	 * a second per check would multiply the writes and the record's
+	 * "server" would name whoever heard last).
+	 */
 	if (status == 0 && signo == 0) {
-		client_checked_ok(rt);
 		rt->last_checked_ok = when_ms;
+		client_bump(rt, rt->timeout_ms);
 	}
 	client_event(rt, "checker_finished", json_pack("{s:i,s:i,s:b}",
 	    "status", rt->last_checker_status, "signal", signo, "remote", 1));

@@ -66,6 +66,28 @@ diff -u "$T/want1" "$T/ran1" >"$T/diff1" || { cat "$T/diff1"; fail "checkers did
 for s in a b c; do echo "  $s checks $(grep -c " $s\$" "$T/want1") of 12"; done
 ok "each of 12 clients is checked by exactly one of 3 servers, its rendezvous owner"
 
+# Both records of a result agree, and only the owner writes them: checks/NAME
+# at once (fleet-registry.c), state/NAME batched within a second (fleet.c).
+# A server that only heard of the result must not write state/NAME too.
+sleep 1.5
+for c in $names; do
+	o=$(awk -v c="$c" '$1 == c { print $2 }' "$T/want1")
+	st=$(ectl get "/mandos-test/state/$c" --print-value-only)	# first: it lags
+	python3 - "$c" "$o" "$(ectl get "/mandos-test/checks/$c" --print-value-only)" "$st" <<'PY' || fail "checks/$c and state/$c disagree"
+import json, sys
+c, owner = sys.argv[1], sys.argv[2]
+ck, st = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+if ck["server"] != owner or st["server"] != owner:
+    sys.exit("%s: owner %s, checks/ by %s, state/ by %s" % (c, owner, ck["server"], st["server"]))
+# The state lags by at most one flush: the same run or one before (interval 1 s).
+if not 0 <= ck["time"] - st["last_checker_time"] <= 3000 or st["last_checker_status"] != ck["status"]:
+    sys.exit("%s: checks/ %s, state/ %s" % (c, ck, st))
+if ck["ok"] and st["last_checked_ok"] < st["last_checker_time"]:
+    sys.exit("%s: last_checked_ok %d before the last check %d" % (c, st["last_checked_ok"], st["last_checker_time"]))
+PY
+done
+ok "checks/NAME and state/NAME agree for each client, both written by its owner only"
+
 # kill -9 c: its key goes with its lease, its clients move.
 moved=$(awk '$2 == "c" { print $1 }' "$T/want1")
 [ -n "$moved" ] || fail "c owns no client with this seed: choose another"
