@@ -53,6 +53,7 @@
 
 static char		*fl_url, *fl_id_opt, *fl_id;
 static const struct etcd_tls_opts *fl_tls;	/* --store-ca ... (NULL: none) */
+static struct etcd	*fl_pre;	/* made privileged, attached at start */
 static int		 fl_refuse_mode;	/* --store-offline refuse */
 static struct event_base *fl_base;
 static struct etcd	*fl_etcd;
@@ -512,6 +513,9 @@ fleet_initial_table(const char *statedir, const char *fallback,
 	etcd_result_free(r);
 	etcd_free(e);
 	event_base_free(base);
+	/* The long-lived handle, while we may still read the key files. */
+	if ((fl_pre = etcd_new_opts(NULL, fl_url, fl_tls, errstr)) == NULL)
+		return (NULL);
 	if (access(fl_saved, R_OK) == 0) {
 		if (!fl_read)
 			log_warnx("store: serving the saved copy %s until the "
@@ -1136,8 +1140,10 @@ fleet_start(struct event_base *base, int port,
 		host[sizeof(host) - 1] = '\0';
 		xasprintf(&fl_id, "%s:%d", host, port);
 	}
-	if ((fl_etcd = etcd_new_opts(base, fl_url, fl_tls, &err)) == NULL)
-		fatalx("--store: %s", err);
+	if (fl_pre == NULL || etcd_attach(fl_pre, base, &err) == -1)
+		fatalx("--store: %s", err != NULL ? err : "no store handle");
+	fl_etcd = fl_pre;
+	fl_pre = NULL;
 	etcd_set_timeouts(fl_etcd, FLEET_TOTAL_MS, FLEET_ATTEMPT_MS);
 	fl_coalesce_ev = evtimer_new(base, fl_coalesce_cb, NULL);
 	fl_probe_ev = event_new(base, -1, EV_PERSIST, fl_probe_cb, NULL);

@@ -463,12 +463,22 @@ etcd_new_opts(struct event_base *base, const char *url,
 		etcd_free(e);
 		return (NULL);
 	}
-	if ((e->reaper = evtimer_new(base, reap, e)) == NULL) {
+	if (base != NULL && etcd_attach(e, base, errstr) == -1) {
 		etcd_free(e);
-		*errstr = strdup("out of memory");
 		return (NULL);
 	}
 	return (e);
+}
+
+int
+etcd_attach(struct etcd *e, struct event_base *base, char **errstr)
+{
+	e->base = base;
+	if ((e->reaper = evtimer_new(base, reap, e)) == NULL) {
+		*errstr = strdup("out of memory");
+		return (-1);
+	}
+	return (0);
 }
 
 struct etcd *

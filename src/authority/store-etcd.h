@@ -89,6 +89,12 @@ struct etcd *etcd_new(struct event_base *, const char *url, char **errstr);
  * files are read here: a bad one is an error now, not at the first request. */
 struct etcd *etcd_new_opts(struct event_base *, const char *url,
 	    const struct etcd_tls_opts *opts, char **errstr);
+/*
+ * With base NULL the handle only holds what the files gave (TLS context,
+ * credentials): made while privileged, used after the drop once
+ * etcd_attach gives it its loop (a server's key is root's to read).
+ */
+int	 etcd_attach(struct etcd *, struct event_base *, char **errstr);
 /* How many times a token was obtained (re-authentications included). */
 unsigned long etcd_auth_count(const struct etcd *);
 void	 etcd_free(struct etcd *);

@@ -6,7 +6,9 @@
 # wrong password, no client certificate, a password file others can read,
 # and a prefix outside the role each fail at once with a clear error. The
 # C API (t/fleet/check_etcds) watches over TLS, writes the audit sink, and
-# authenticates again when its token expires.
+# authenticates again when its token expires. mandosd --store etcds:// with
+# the same options serves the pushed table to mandos-storm and writes a -d
+# through its control socket to the store.
 . "${top_srcdir:-.}/t/fleet/lib.sh" || exit 99
 fleet_tls_init
 ETCD_EXTRA=(--auth-token-ttl 2)		# simple tokens expire after 2 s unused
@@ -99,4 +101,28 @@ STORE=$STORE STORE_CA=$TLS/ca.pem STORE_CERT=$TLS/client.pem STORE_KEY=$TLS/clie
     STORE_AUTH=$T/auth "$PROG" || fail "check_etcds"
 [ "$(ectl get --prefix --keys-only /mandos-test/audit/ | grep -c .)" = 3 ] || fail "etcd does not hold 3 audit lines"
 ok "the C API over TLS: watch, audit sink, re-authentication after the token expired"
+
+# mandosd itself over etcds:// with all four options: it reads the pushed
+# table (mandos-storm gets every secret) and a -d through its control
+# socket reaches the store, past token expiries (2 s) in between.
+. "$top_srcdir/t/fleet/lib-servers.sh"
+srv_start 0 "${SEC[@]}"
+grep -q 'store .*revision' "$T/s0/log" || fail "mandosd did not read the store: $(tail -n 5 "$T/s0/log")"
+"$STORM" --connect "127.0.0.1:${SRV_PORT[0]}" --clients 3 --seed tls --count 30 --concurrency 3 \
+    -q --json >"$T/storm.json" 2>"$T/storm.err" || fail "mandos-storm: $(tail -n 3 "$T/storm.err")"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["failed"] == 0 and d["ok"] >= 30 else "storm: %s" % d)' \
+    "$T/storm.json" || fail "mandos-storm against mandosd --store etcds://"
+wait_until 5000 sh -c '[ -n "$(etcdctl --endpoints "$0" --cacert "$1" --cert "$2" --key "$3" --user "$4" get /mandos-test/servers/server0 --keys-only)" ]' \
+    "$ETCD_URLS" "$TLS/ca.pem" "$TLS/client.pem" "$TLS/client.key" "$ETCD_ROOT" >/dev/null ||
+    fail "server0 is not in the registry: $(grep -i store "$T/s0/log" | tail -n 3)"
+ok "mandosd --store etcds:// with CA, client certificate and etcd user serves the pushed table (30 secrets) and registers"
+sleep 2.5	# the token expires unused
+ctl 0 -d storm-0 || fail "mandosctl -d through mandosd --store etcds://"
+v=$(ectl get /mandos-test/state/storm-0 --print-value-only)
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["enabled"] is False and d["server"] == "server0" else d)' "$v" ||
+    fail "state/storm-0 after -d: '$v'"
+fetch 0 0 tls
+[ "$RC" = 3 ] || fail "the disabled client was not refused (rc $RC)"
+ok "-d through its control socket is in the store (state/storm-0 disabled by server0) and enforced"
+srv_stop 0
 echo PASS
