@@ -4,10 +4,14 @@
 # 1. Propagation: CHANGES (100) disables/enables written through server A's
 #    control socket, each timed until server B's control socket shows it
 #    (polled about every millisecond): p50/p99/max.
-# 2. A storm (COUNT handshakes, CLIENTS keys, CONC in flight) against a
-#    server with --store and against one with the same table from a file,
-#    interleaved REPEAT times: medians, ratio, and the etcd requests per
-#    handshake from mandos_store_requests_total.
+# 2. A storm against three servers sharing one store: three mandosd with
+#    --store on the 3-member cluster, and three with the same table from a
+#    file; mandos-storm spread over the three (one storm per server, each
+#    COUNT/3 handshakes of its own third of CLIENTS keys, CONC/3 in
+#    flight, at once), the fleet's rate the sum of the three. Store and
+#    file runs interleaved REPEAT times: medians, ratio, the servers' CPU
+#    per handshake, and the etcd requests per handshake from the three
+#    servers' mandos_store_requests_total.
 # Uses t/fleet/lib.sh's real 3-member etcd cluster on loopback.
 set -u
 BUILD=$(cd -- "${BUILD:-.}" && pwd) || exit 2
@@ -51,53 +55,80 @@ ms.sort()
 q = lambda p: ms[min(len(ms) - 1, int(p * len(ms)))]
 print("propagation_ms p50=%.1f p99=%.1f max=%.1f n=%d" % (q(0.5), q(0.99), ms[-1], len(ms)))
 PY
-srv_stop 1
-# The same table from a file, on another server.
+srv_start 2
+# The same table from a file, on three more servers.
 "$CTL" --store "$STORE" --pull >"$T/file.json" || fail "pull"
-mkdir -p "$T/f"
-"$MANDOSD" --foreground --address 127.0.0.1 --port 0 --no-ipv6 --statedir "$T/f/state" \
-    --control "$T/f/sock" --no-zeroconf --workers 1 --clients "$T/file.json" >"$T/f/log" 2>&1 &
-FPID=$!
-EXTRA_PIDS+=("$!")
-for _ in $(seq 100); do
-	FPORT=$(sed -n 's/.*listening on .*:\([0-9]*\), .*/\1/p' "$T/f/log" | tail -n1)
-	[ -n "$FPORT" ] && break; sleep 0.1
+FPID=(); FPORT=()
+for i in 0 1 2; do
+	mkdir -p "$T/f$i"
+	"$MANDOSD" --foreground --address 127.0.0.1 --port 0 --no-ipv6 --statedir "$T/f$i/state" \
+	    --control "$T/f$i/sock" --no-zeroconf --workers 1 --clients "$T/file.json" >"$T/f$i/log" 2>&1 &
+	FPID[$i]=$!
+	EXTRA_PIDS+=("$!")
+	for _ in $(seq 100); do
+		FPORT[$i]=$(sed -n 's/.*listening on .*:\([0-9]*\), .*/\1/p' "$T/f$i/log" | tail -n1)
+		[ -n "${FPORT[$i]}" ] && break; sleep 0.1
+	done
+	[ -n "${FPORT[$i]}" ] || fail "file-mode server $i did not start"
 done
-[ -n "$FPORT" ] || fail "file-mode server did not start"
-storm1() {
-	"$STORM" --connect "127.0.0.1:$1" --clients "$CLIENTS" --seed b1 --count "$COUNT" \
-	    --concurrency "$CONC" --warmup 200 -q --json 2>/dev/null |
-	    python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["rate"] if d["failed"] == 0 else "FAIL")'
+PER=$((CLIENTS / 3))
+# storm3 PORT PORT PORT: one storm per server at once, each its own third of
+# the clients; prints the sum of the three rates (FAIL if one failed).
+storm3() {
+	local k pids=() ports=("$@")
+	for k in 0 1 2; do
+		"$STORM" --connect "127.0.0.1:${ports[$k]}" --clients "$PER" \
+		    --first-client $((k * PER)) --seed b1 --count $((COUNT / 3)) \
+		    --concurrency $(( (CONC + 2) / 3 )) --warmup 100 -q --json \
+		    >"$T/storm$k.json" 2>/dev/null &
+		pids+=("$!")
+	done
+	wait "${pids[@]}"
+	python3 - "$T"/storm[012].json <<'PY'
+import json, sys
+d = [json.load(open(f)) for f in sys.argv[1:]]
+print("FAIL" if any(x["failed"] for x in d) else "%.0f" % sum(x["rate"] for x in d))
+PY
 }
-echo "== storm: $COUNT handshakes, $CLIENTS clients, $CONC in flight, $REPEAT interleaved runs each"
-req0=$(metric 0 mandos_store_requests_total)
-hs0=$(ctl 0 --stats | awk '$1 == "connections_secret_sent" { print $2 }')
-t0=$(now_ms)
+# ticks3 PID PID PID: CPU ticks of three servers (authorities and workers).
+ticks3() { echo $(( $(all_ticks "$1") + $(all_ticks "$2") + $(all_ticks "$3") )); }
+# req3, sent3: etcd requests, secrets sent, summed over the store servers.
+req3() { echo $(( $(metric 0 mandos_store_requests_total) + $(metric 1 mandos_store_requests_total) + $(metric 2 mandos_store_requests_total) )); }
+sent3() { local i n=0; for i in 0 1 2; do n=$((n + $(ctl "$i" --stats | awk '$1 == "connections_secret_sent" { print $2 }'))); done; echo "$n"; }
+echo "== storm against 3 servers sharing one store: $COUNT handshakes, $CLIENTS clients, $CONC in flight, spread over the 3; $REPEAT interleaved runs each (load: $(uptime | sed 's/.*load average/load average/'))"
+req0=$(req3)
+hs0=$(sent3)
+ms=0
 rs=(); rf=(); cs=(); cf=()
-# cpu_us PID TICKS0: server CPU (authority and workers) per handshake.
-cpu_us() { echo $(( ($(all_ticks "$1") - $2) * 1000000 / HZ / COUNT )); }
+# cpu_us TICKS0 TICKS1: server CPU per handshake of the run.
+cpu_us() { echo $(( ($2 - $1) * 1000000 / HZ / COUNT )); }
 for r in $(seq "$REPEAT"); do
-	k=$(all_ticks "${SRV_PID[0]}")
-	rs+=("$(storm1 "${SRV_PORT[0]}")")
-	cs+=("$(cpu_us "${SRV_PID[0]}" "$k")")
-	k=$(all_ticks "$FPID")
-	rf+=("$(storm1 "$FPORT")")
-	cf+=("$(cpu_us "$FPID" "$k")")
+	k=$(ticks3 "${SRV_PID[0]}" "${SRV_PID[1]}" "${SRV_PID[2]}")
+	t0=$(now_ms)
+	rs+=("$(storm3 "${SRV_PORT[0]}" "${SRV_PORT[1]}" "${SRV_PORT[2]}")")
+	ms=$((ms + $(now_ms) - t0))
+	cs+=("$(cpu_us "$k" "$(ticks3 "${SRV_PID[0]}" "${SRV_PID[1]}" "${SRV_PID[2]}")")")
+	k=$(ticks3 "${FPID[0]}" "${FPID[1]}" "${FPID[2]}")
+	rf+=("$(storm3 "${FPORT[0]}" "${FPORT[1]}" "${FPORT[2]}")")
+	cf+=("$(cpu_us "$k" "$(ticks3 "${FPID[0]}" "${FPID[1]}" "${FPID[2]}")")")
 	echo "  run $r: store ${rs[-1]}/s ${cs[-1]} us CPU/handshake, file ${rf[-1]}/s ${cf[-1]} us"
 done
-t1=$(now_ms)
-req1=$(metric 0 mandos_store_requests_total)
-hs1=$(ctl 0 --stats | awk '$1 == "connections_secret_sent" { print $2 }')
-python3 - "${rs[*]}" "${rf[*]}" "$((req1 - req0))" "$((hs1 - hs0))" "$((t1 - t0))" "${cs[*]}" "${cf[*]}" <<'PY'
+# Requests counted over the whole loop (the file storms too: the store
+# servers' probes and flushes go on meanwhile), handshakes of the store's.
+req1=$(req3)
+hs1=$(sent3)
+python3 - "${rs[*]}" "${rf[*]}" "$((req1 - req0))" "$((hs1 - hs0))" "$ms" "${cs[*]}" "${cf[*]}" <<'PY'
 import statistics, sys
+if "FAIL" in sys.argv[1] + sys.argv[2]: sys.exit("a storm had failed handshakes")
 s = [float(x) for x in sys.argv[1].split()]; f = [float(x) for x in sys.argv[2].split()]
 req, hs, ms = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 cs = [float(x) for x in sys.argv[6].split()]; cf = [float(x) for x in sys.argv[7].split()]
 ms_, mf = statistics.median(s), statistics.median(f)
-print("storm_rate median: store %.0f/s, file %.0f/s, ratio %.3f" % (ms_, mf, ms_ / mf))
+print("storm_rate (3 servers) median: store %.0f/s, file %.0f/s, ratio %.3f" % (ms_, mf, ms_ / mf))
 print("server CPU per handshake median: store %.0f us, file %.0f us, ratio file/store %.3f"
       % (statistics.median(cs), statistics.median(cf), statistics.median(cf) / statistics.median(cs)))
-print("etcd requests during the store storms: %d for %d handshakes = %.4f per handshake "
-      "(over %.1f s: probes ~1/s, batched state writes <= 1 per client per second)" % (req, hs, req / max(hs, 1), ms / 1000))
+print("etcd requests of the 3 store servers: %d for %d handshakes = %.4f per handshake "
+      "(while %.1f s of store storms ran, and the file storms between: probes ~1/s per server, "
+      "batched state writes <= 1 per client per second)" % (req, hs, req / max(hs, 1), ms / 1000))
 PY
-srv_stop 0
+for i in 0 1 2; do srv_stop "$i"; done
