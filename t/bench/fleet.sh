@@ -10,8 +10,9 @@
 #    COUNT/3 handshakes of its own third of CLIENTS keys, CONC/3 in
 #    flight, at once), the fleet's rate the sum of the three. Store and
 #    file runs interleaved REPEAT times: medians, ratio, the servers' CPU
-#    per handshake, and the etcd requests per handshake from the three
-#    servers' mandos_store_requests_total.
+#    per handshake, the etcd members' CPU per handshake in either mode,
+#    and the etcd requests per handshake from the three servers'
+#    mandos_store_requests_total.
 # Uses t/fleet/lib.sh's real 3-member etcd cluster on loopback.
 set -u
 BUILD=$(cd -- "${BUILD:-.}" && pwd) || exit 2
@@ -100,17 +101,24 @@ req0=$(req3)
 hs0=$(sent3)
 ms=0
 rs=(); rf=(); cs=(); cf=()
+# etcd's members share the cores: their CPU per handshake in either mode.
+etcd_ticks() { echo $(( $(ticks "${ETCD_PIDS[0]}") + $(ticks "${ETCD_PIDS[1]}") + $(ticks "${ETCD_PIDS[2]}") )); }
+es=0; ef=0
 # cpu_us TICKS0 TICKS1: server CPU per handshake of the run.
 cpu_us() { echo $(( ($2 - $1) * 1000000 / HZ / COUNT )); }
 for r in $(seq "$REPEAT"); do
 	k=$(ticks3 "${SRV_PID[0]}" "${SRV_PID[1]}" "${SRV_PID[2]}")
+	e=$(etcd_ticks)
 	t0=$(now_ms)
 	rs+=("$(storm3 "${SRV_PORT[0]}" "${SRV_PORT[1]}" "${SRV_PORT[2]}")")
 	ms=$((ms + $(now_ms) - t0))
 	cs+=("$(cpu_us "$k" "$(ticks3 "${SRV_PID[0]}" "${SRV_PID[1]}" "${SRV_PID[2]}")")")
+	es=$((es + $(etcd_ticks) - e))
 	k=$(ticks3 "${FPID[0]}" "${FPID[1]}" "${FPID[2]}")
+	e=$(etcd_ticks)
 	rf+=("$(storm3 "${FPORT[0]}" "${FPORT[1]}" "${FPORT[2]}")")
 	cf+=("$(cpu_us "$k" "$(ticks3 "${FPID[0]}" "${FPID[1]}" "${FPID[2]}")")")
+	ef=$((ef + $(etcd_ticks) - e))
 	echo "  run $r: store ${rs[-1]}/s ${cs[-1]} us CPU/handshake, file ${rf[-1]}/s ${cf[-1]} us"
 done
 # Requests counted over the whole loop (the file storms too: the store
@@ -131,4 +139,5 @@ print("etcd requests of the 3 store servers: %d for %d handshakes = %.4f per han
       "(while %.1f s of store storms ran, and the file storms between: probes ~1/s per server, "
       "batched state writes <= 1 per client per second)" % (req, hs, req / max(hs, 1), ms / 1000))
 PY
+echo "etcd members' CPU per handshake: $(( es * 1000000 / HZ / (COUNT * REPEAT) )) us during the store storms, $(( ef * 1000000 / HZ / (COUNT * REPEAT) )) us during the file storms"
 for i in 0 1 2; do srv_stop "$i"; done
