@@ -377,12 +377,12 @@ START_TEST(test_room_sized_with_cap)
 }
 END_TEST
 
-/* A full room: the source that weighs most (its waiters and its silent
- * slots) gives way, not the one with most waiters. b (the flooder) holds
- * 44 silent slots and 6 waiters, a holds 20 busy ones (a burst that goes
+/* A full room: the source that weighs most (its waiters and its slots
+ * silent past silent_ms) gives way, not the one with most waiters. b (the
+ * flooder) holds 44 silent slots, a holds 20 busy ones (a burst that goes
  * through) and 10 waiters: under "most waiters" b's newcomer would push
- * out a's waiter; now it is refused, and a's newcomer takes the place of
- * b's newest waiter. */
+ * out a's waiter; once b's slots are old it is refused (and a's newcomer
+ * takes one of them). */
 START_TEST(test_full_room_most_over_share)
 {
 	struct fair_slot *a[20], *b[44];
@@ -393,7 +393,8 @@ START_TEST(test_full_room_most_over_share)
 	fair_shutdown();
 	cf.max_slots = 64;
 	cf.max_room = 16;
-	cf.silent_ms = 1000;	/* b's silent slots are too young to evict */
+	cf.silent_ms = 500;	/* from 500 on, b's slots are silent and old
+				 * (and not stale, replaceable, before 1000) */
 	fair_init(NULL, &cf, grant);
 	room = fair_room_size();
 	ck_assert_uint_eq(room, 16);
@@ -404,29 +405,24 @@ START_TEST(test_full_room_most_over_share)
 	for (i = 0; i < 44; i++)
 		b[i] = fair_take(addr("10.0.0.3"), &ob[i], 0);
 	for (i = 0; i < 10; i++)
-		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 1,
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 2,
 		    &victim), FAIR_QUEUED);
 	for (i = 10; i < room; i++)
-		ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 1,
+		ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 2,
 		    &victim), FAIR_QUEUED);
 	ck_assert_int_eq(fair_waiting(), room);
+	/* Young, b's slots weigh nothing yet: its waiters (6) against a's
+	 * (10): b's newcomer takes the place of a's newest waiter. */
 	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 2, &victim),
-	    FAIR_REFUSE);
-	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
-	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 2, &victim),
 	    FAIR_QUEUED);
-	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 2);
-	ck_assert_int_eq(fair_waiting(), room);
-	/* b's other 5 waiters go the same way ... */
-	for (i = 0; i < 5; i++)
-		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 3,
-		    &victim), FAIR_QUEUED);
-	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 7);
-	/* ... then, b waiting for nothing, its silent slots: none while
-	 * younger than silent_ms (a's newcomer is refused), then the oldest. */
-	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 4, &victim),
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
+	/* Old (silent past silent_ms): b weighs 44 + 7; its newcomer is
+	 * refused, and a's newcomers take the places of b's waiters. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 700, &victim),
 	    FAIR_REFUSE);
-	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 1500, &victim),
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 2);
+	/* And a's newcomer, under b by far, takes b's oldest silent slot. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 700, &victim),
 	    FAIR_EVICT);
 	ck_assert_ptr_eq(victim, &ob[0]);
 	fair_room_close();
@@ -477,6 +473,42 @@ START_TEST(test_grace_protects_young)
 }
 END_TEST
 
+/* A full room of an honest burst's waiters, level in slots with a holder of
+ * silent ones: the holder weighs more (its old silent slots), so the
+ * burst's newcomer takes one of its slots instead of being refused. */
+START_TEST(test_full_room_takes_silent_slot)
+{
+	struct fair_slot *a[32], *b[32];
+	int		 oa[32], ob[32];
+	void		*victim;
+	size_t		 i;
+
+	fair_shutdown();
+	cf.max_slots = 64;
+	cf.max_room = 16;
+	cf.silent_ms = 500;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < 32; i++) {
+		a[i] = fair_take(addr("10.0.0.2"), &oa[i], 0);
+		fair_stage(a[i], FAIR_ST_LATE);		/* busy, going through */
+		b[i] = fair_take(addr("10.0.0.3"), &ob[i], 0);	/* silent */
+	}
+	for (i = 0; i < fair_room_size(); i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 700,
+		    &victim), FAIR_QUEUED);
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 700, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &ob[0]);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 0);
+	fair_room_close();
+	for (i = 0; i < 32; i++) {
+		fair_release(a[i]);
+		fair_release(b[i]);
+	}
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
 START_TEST(test_disabled_admits_all)
 {
 	void		*victim;
@@ -517,6 +549,7 @@ main(void)
 	tcase_add_test(tc, test_room_sized_with_cap);
 	tcase_add_test(tc, test_full_room_most_over_share);
 	tcase_add_test(tc, test_grace_protects_young);
+	tcase_add_test(tc, test_full_room_takes_silent_slot);
 	tcase_add_test(tc, test_disabled_admits_all);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -126,6 +126,7 @@ static struct fair_waiter *fair_room;
 static size_t		 fair_roomcap;
 static size_t		 fair_nroom;
 static uint64_t		 fair_pass;
+static uint64_t		 fair_next_since; /* the waiter fair_next handed out */
 static struct fair_tally fair_tally[FAIR_R__COUNT];
 static uint64_t		 fair_iv_start;
 static struct event	*fair_log_ev;
@@ -346,10 +347,12 @@ fair_biggest(void)
 
 /*
  * s's cheapest connection to close: the oldest at the earliest stage, of
- * those old enough. Still silent before its version line: after silent_ms
- * (an honest peer sends it at once). Past it (queued for a handshake turn,
- * in the handshake, waiting for approval): after grace_ms, because then the
- * wait is often ours, and with several workers a burst may land mostly on
+ * those old enough: silent before its version line for silent_ms, or past
+ * it (queued for a handshake turn, in the handshake, waiting for approval)
+ * for grace_ms; mandosd makes both stale_ms, so that a connection can be
+ * evicted for another source once it could be replaced, not before. Under
+ * load the wait of a young one is often ours (a version line not read yet,
+ * a handshake turn), and with several workers a burst may land mostly on
  * one of them, bigger there than the flooder it took its slots from.
  */
 static struct fair_slot *
@@ -442,11 +445,34 @@ fair_make_room(struct fair_src *s, uint64_t now)
 	return (NULL);
 }
 
-/* How much s is over its share, for a full room (see fair_admit). */
+/* An upper bound of fair_weight(), in constant time. */
 static size_t
-fair_weight(const struct fair_src *s)
+fair_weight_max(const struct fair_src *s)
 {
 	return (s->nsilent + s->nwait);
+}
+
+/*
+ * How much s is over its share, for a full room (see fair_admit): its
+ * waiters, and its slots silent before their version line for silent_ms.
+ * Not the younger ones: under load an honest burst's version lines wait
+ * to be read, and that is ours.
+ */
+static size_t
+fair_weight(const struct fair_src *s, uint64_t now)
+{
+	const struct fair_slot *sl;
+	size_t		 n = s->nwait, left = s->nsilent;
+
+	TAILQ_FOREACH(sl, &s->slots, entry) {
+		if (left == 0 || sl->since + fair_cf.silent_ms > now)
+			break;		/* oldest first: the rest are younger */
+		if (sl->stage == FAIR_ST_VERSION) {
+			n++;
+			left--;
+		}
+	}
+	return (n);
 }
 
 /* Put a connection in the room. */
@@ -487,6 +513,7 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 	size_t		 j, mine, most = 0;
 
 	*victim = NULL;
+	fair_next_since = 0;	/* a new connection: its age starts now */
 	if (!fair_cf.enabled || (fair_nslots < fair_cf.max_slots &&
 	    fair_nroom == 0))
 		return (FAIR_ADMIT);
@@ -507,12 +534,14 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 	 * line. A burst of honest peers, which go through in milliseconds,
 	 * weighs its waiters only; a holder of silent connections, all it
 	 * holds, though it waits for nothing. */
-	mine = s != NULL ? fair_weight(s) : 0;
+	mine = s != NULL ? fair_weight(s, now) : 0;
 	TAILQ_FOREACH(t, &fair_all, all)
-		if (t != s && (heavy == NULL || fair_weight(t) > most)) {
+		if (t != s && (heavy == NULL || fair_weight_max(t) > most)) {
 			heavy = t;
-			most = fair_weight(t);
+			most = fair_weight_max(t);
 		}
+	if (heavy != NULL)
+		most = fair_weight(heavy, now);
 	if (heavy != NULL && most > mine + 1 && heavy->nwait > 0) {
 		for (j = fair_nroom; fair_room[j - 1].src != heavy; j--)
 			;
@@ -565,6 +594,7 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
 	}
 	*fd = fair_room[pick].fd;
 	*salen = fair_room[pick].salen;
+	fair_next_since = fair_room[pick].since;
 	memcpy(ss, &fair_room[pick].ss, *salen);
 	fair_room_pop(pick);
 	return (1);
@@ -617,17 +647,29 @@ fair_room_close(void)
 struct fair_slot *
 fair_take(const struct sockaddr *sa, void *owner, uint64_t now)
 {
-	struct fair_slot *sl;
+	struct fair_slot *sl, *at;
 
 	if (fair_hash == NULL)		/* not initialised: no accounts */
 		return (NULL);
 	sl = xcalloc(1, sizeof(*sl));
 	sl->src = fair_src_get(sa, 1);
 	sl->owner = owner;
-	sl->since = now;
+	/* A waiter's age counts from its accept: a holder's silent peers do
+	 * not become young again by waiting in the room. */
+	sl->since = fair_next_since != 0 && fair_next_since < now ?
+	    fair_next_since : now;
+	fair_next_since = 0;
 	sl->stage = FAIR_ST_VERSION;
 	sl->src->nsilent++;
-	TAILQ_INSERT_TAIL(&sl->src->slots, sl, entry);
+	/* Kept oldest first (fair_victim, fair_stale, fair_weight stop at the
+	 * first young one): a waiter may be older than the last slots. */
+	for (at = TAILQ_LAST(&sl->src->slots, fair_slots); at != NULL &&
+	    at->since > sl->since; at = TAILQ_PREV(at, fair_slots, entry))
+		;
+	if (at == NULL)
+		TAILQ_INSERT_HEAD(&sl->src->slots, sl, entry);
+	else
+		TAILQ_INSERT_AFTER(&sl->src->slots, at, sl, entry);
 	sl->src->nslots++;
 	fair_nslots++;
 	return (sl);

@@ -15,7 +15,6 @@
 struct event_base;
 
 #define FAIR_ROOM	16	/* the least room for connections accepted at the cap */
-#define FAIR_SILENT_MS	100	/* an honest peer sends its version line well within this */
 
 struct fair_config {
 	int		 enabled;	/* 0: admit everything, FIFO handshakes */

@@ -331,8 +331,8 @@ worker_main(int argc, char **argv)
 	if (fc.max_handshakes < 1)
 		fc.max_handshakes = 1;
 	fc.max_slots = cap;
-	fc.grace_ms = fc.stale_ms;	/* evictable when replaceable, not before */
-	fc.silent_ms = fc.stale_ms < FAIR_SILENT_MS ? fc.stale_ms : FAIR_SILENT_MS;
+	/* Evictable for another source when replaceable, not before. */
+	fc.grace_ms = fc.silent_ms = fc.stale_ms;
 	/* The fair-share room holds descriptors too: what the cap leaves. */
 	fc.max_room = worker_nofile > cap + 2 * WORKER_FD_RESERVE ?
 	    worker_nofile - cap - 2 * WORKER_FD_RESERVE : 1;

@@ -157,7 +157,7 @@ for s in $SCENARIOS; do
 	esac
 	ratio=-
 	[ -s "$work/alone" ] && ratio=$(awk -v a="$(median "$work/alone" 3)" \
-	    -v b="$(median "$work/$s" 3)" 'BEGIN { printf "%.1f", a > 0 ? b / a : 0 }')
+	    -v b="$(median "$work/$s" 3)" 'BEGIN { printf "%.1f", (a > 0 ? b / a : 0) }')
 	printf "%-31s %8s %10s %10s %10s\n" "$name" \
 	    "$(sort -n -k1,1 "$work/$s" | head -n1 | cut -d' ' -f1)/$CLIENTS" \
 	    "$(median "$work/$s" 2)" "$(median "$work/$s" 3)" "$ratio"

@@ -56,7 +56,7 @@ for r in $(seq "$ROUNDS"); do
 	    --clients 50 --concurrency 40 --duration 60 --expect none \
 	    --timeout 5 --quiet >"$T/hammer.out" 2>&1 &
 	kp=$!
-	sleep 0.5
+	sleep 1.5	# the holder's peers are past the grace (1 s), as in hostile.sh
 	"$STORM" --connect "127.0.0.1:$PORT" --bind 127.0.0.2 --seed fair-honest \
 	    --clients "$HONEST" --count "$HONEST" --concurrency "$HONEST" \
 	    --timeout 20 --json --quiet >"$T/honest.json" 2>&1
