@@ -509,6 +509,44 @@ START_TEST(test_full_room_takes_silent_slot)
 }
 END_TEST
 
+/* The source that gives way at a full room is the one that weighs most by
+ * its real weight: a holder's young silent slots weigh nothing, so the
+ * hammer with more waiters gives way (t/core/fair.sh's case). */
+START_TEST(test_full_room_heaviest_by_real_weight)
+{
+	struct fair_slot *h[8];
+	int		 oh[8];
+	void		*victim;
+	size_t		 i;
+
+	fair_shutdown();
+	cf.max_slots = 8;	/* room 16 */
+	cf.silent_ms = cf.grace_ms = 1000;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < 8; i++)
+		h[i] = fair_take(addr("10.0.0.3"), &oh[i], 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 600,
+		    &victim), FAIR_QUEUED);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 600,
+		    &victim), FAIR_QUEUED);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 600,
+		    &victim), FAIR_QUEUED);
+	ck_assert_int_eq(fair_waiting(), 16);
+	/* holder: 8 + 4 at most, 4 really; hammer 8; honest 4 + 1. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 600, &victim),
+	    FAIR_QUEUED);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.4")), 0);
+	fair_room_close();
+	for (i = 0; i < 8; i++)
+		fair_release(h[i]);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
 START_TEST(test_disabled_admits_all)
 {
 	void		*victim;
@@ -550,6 +588,7 @@ main(void)
 	tcase_add_test(tc, test_full_room_most_over_share);
 	tcase_add_test(tc, test_grace_protects_young);
 	tcase_add_test(tc, test_full_room_takes_silent_slot);
+	tcase_add_test(tc, test_full_room_heaviest_by_real_weight);
 	tcase_add_test(tc, test_disabled_admits_all);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -510,7 +510,7 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 	struct fair_src	*s;
 	struct fair_slot *v;
 	struct fair_src	*t, *heavy = NULL;
-	size_t		 j, mine, most = 0;
+	size_t		 j, w, mine, most = 0;
 
 	*victim = NULL;
 	fair_next_since = 0;	/* a new connection: its age starts now */
@@ -536,12 +536,11 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 	 * holds, though it waits for nothing. */
 	mine = s != NULL ? fair_weight(s, now) : 0;
 	TAILQ_FOREACH(t, &fair_all, all)
-		if (t != s && (heavy == NULL || fair_weight_max(t) > most)) {
+		if (t != s && (heavy == NULL || fair_weight_max(t) > most) &&
+		    (w = fair_weight(t, now)) >= most) {
 			heavy = t;
-			most = fair_weight_max(t);
+			most = w;
 		}
-	if (heavy != NULL)
-		most = fair_weight(heavy, now);
 	if (heavy != NULL && most > mine + 1 && heavy->nwait > 0) {
 		for (j = fair_nroom; fair_room[j - 1].src != heavy; j--)
 			;
