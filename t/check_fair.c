@@ -308,6 +308,245 @@ START_TEST(test_handshake_round_robin)
 }
 END_TEST
 
+/* With several workers a source may be over cap / A in one of them and
+ * still hold far fewer than the flooder there: it takes slots from the
+ * biggest source until the two are level (max-min), not only while under
+ * cap / A. Two equal sources do not take from each other. */
+START_TEST(test_maxmin_across_workers)
+{
+	struct fair_slot *a[12], *b[12], *c;
+	int		 oa[12], ob[12], oc;
+	void		*victim;
+	size_t		 i, na = 8, nb = 3;
+
+	fair_shutdown();
+	cf.max_slots = 12;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < na; i++)
+		a[i] = fair_take(addr("10.0.0.3"), &oa[i], 0);
+	for (i = 0; i < nb; i++)
+		b[i] = fair_take(addr("10.0.0.2"), &ob[i], 0);
+	c = fair_take(addr("10.0.0.4"), &oc, 0);
+	/* Three sources: cap / A = 4. b holds 3, then 4, 5: over cap / A,
+	 * yet still under a's count, so each newcomer of b takes a's slot. */
+	while (fair_source_slots(addr("10.0.0.2")) + 1 <
+	    fair_source_slots(addr("10.0.0.3"))) {
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 5,
+		    &victim), FAIR_EVICT);
+		ck_assert_ptr_eq(victim, &oa[8 - na]);	/* a's oldest */
+		fair_release(a[8 - na]);
+		na--;
+		b[nb] = fair_take(addr("10.0.0.2"), &ob[nb], 5);
+		nb++;
+	}
+	ck_assert_uint_eq(nb, 5);
+	ck_assert_uint_eq(na, 6);
+	/* Nearly level (5 and 6): b's next one waits, a's is not evicted. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 6, &victim),
+	    FAIR_QUEUED);
+	/* a's newcomer does not take from b either. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 6, &victim),
+	    FAIR_QUEUED);
+	fair_room_close();
+	for (i = 8 - na; i < 8; i++)
+		fair_release(a[i]);
+	for (i = 0; i < nb; i++)
+		fair_release(b[i]);
+	fair_release(c);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
+/* The room grows with the cap (a quarter), never under FAIR_ROOM, and
+ * never past the descriptors the worker has for it (max_room). */
+START_TEST(test_room_sized_with_cap)
+{
+	ck_assert_uint_eq(fair_room_size(), FAIR_ROOM);	/* CAP 4 */
+	fair_shutdown();
+	cf.max_slots = 500;
+	fair_init(NULL, &cf, grant);
+	ck_assert_uint_eq(fair_room_size(), 125);
+	fair_shutdown();
+	cf.max_room = 40;
+	fair_init(NULL, &cf, grant);
+	ck_assert_uint_eq(fair_room_size(), 40);
+	fair_shutdown();
+	cf.max_room = 1;
+	fair_init(NULL, &cf, grant);
+	ck_assert_uint_eq(fair_room_size(), FAIR_ROOM);
+}
+END_TEST
+
+/* A full room: the source that weighs most (its waiters and its slots
+ * silent past silent_ms) gives way, not the one with most waiters. b (the
+ * flooder) holds 44 silent slots, a holds 20 busy ones (a burst that goes
+ * through) and 10 waiters: under "most waiters" b's newcomer would push
+ * out a's waiter; once b's slots are old it is refused (and a's newcomer
+ * takes one of them). */
+START_TEST(test_full_room_most_over_share)
+{
+	struct fair_slot *a[20], *b[44];
+	int		 oa[20], ob[44];
+	void		*victim;
+	size_t		 i, room;
+
+	fair_shutdown();
+	cf.max_slots = 64;
+	cf.max_room = 16;
+	cf.silent_ms = 500;	/* from 500 on, b's slots are silent and old
+				 * (and not stale, replaceable, before 1000) */
+	fair_init(NULL, &cf, grant);
+	room = fair_room_size();
+	ck_assert_uint_eq(room, 16);
+	for (i = 0; i < 20; i++) {	/* nothing to evict: all sending */
+		a[i] = fair_take(addr("10.0.0.2"), &oa[i], 0);
+		fair_stage(a[i], FAIR_ST_LATE);
+	}
+	for (i = 0; i < 44; i++)
+		b[i] = fair_take(addr("10.0.0.3"), &ob[i], 0);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 2,
+		    &victim), FAIR_QUEUED);
+	for (i = 10; i < room; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 2,
+		    &victim), FAIR_QUEUED);
+	ck_assert_int_eq(fair_waiting(), room);
+	/* Young, b's slots weigh nothing yet: its waiters (6) against a's
+	 * (10): b's newcomer takes the place of a's newest waiter. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 2, &victim),
+	    FAIR_QUEUED);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
+	/* Old (silent past silent_ms): b weighs 44 + 7; its newcomer is
+	 * refused, and a's newcomers take the places of b's waiters. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 700, &victim),
+	    FAIR_REFUSE);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 2);
+	/* And a's newcomer, under b by far, takes b's oldest silent slot. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 700, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &ob[0]);
+	fair_room_close();
+	for (i = 0; i < 20; i++)
+		fair_release(a[i]);
+	for (i = 0; i < 44; i++)
+		fair_release(b[i]);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
+/* A connection younger than grace_ms is not evicted for another source:
+ * a burst bigger than the flooder in one worker keeps what it took, and
+ * the newcomer waits instead. */
+START_TEST(test_grace_protects_young)
+{
+	struct fair_slot *a[CAP];
+	int		 oa[CAP];
+	void		*victim;
+	size_t		 i;
+
+	fair_shutdown();
+	cf.silent_ms = 10;
+	cf.grace_ms = 100;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < CAP; i++) {
+		a[i] = fair_take(addr("10.0.0.2"), &oa[i], i < 2 ? 0 : 50);
+		fair_stage(a[i], FAIR_ST_HANDSHAKE);	/* past the version line */
+	}
+	fair_stage(a[3], FAIR_ST_VERSION);	/* silent since 50 */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 55, &victim),
+	    FAIR_QUEUED);
+	fair_room_close();
+	/* At 90 the silent one is past silent_ms, the others not past grace. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 90, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &oa[3]);
+	fair_stage(a[3], FAIR_ST_LATE);		/* as if it were gone */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 95, &victim),
+	    FAIR_QUEUED);
+	fair_room_close();
+	/* At 120 the two oldest are past the grace: the oldest goes. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 120, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &oa[0]);
+	for (i = 0; i < CAP; i++)
+		fair_release(a[i]);
+}
+END_TEST
+
+/* A full room of an honest burst's waiters, level in slots with a holder of
+ * silent ones: the holder weighs more (its old silent slots), so the
+ * burst's newcomer takes one of its slots instead of being refused. */
+START_TEST(test_full_room_takes_silent_slot)
+{
+	struct fair_slot *a[32], *b[32];
+	int		 oa[32], ob[32];
+	void		*victim;
+	size_t		 i;
+
+	fair_shutdown();
+	cf.max_slots = 64;
+	cf.max_room = 16;
+	cf.silent_ms = 500;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < 32; i++) {
+		a[i] = fair_take(addr("10.0.0.2"), &oa[i], 0);
+		fair_stage(a[i], FAIR_ST_LATE);		/* busy, going through */
+		b[i] = fair_take(addr("10.0.0.3"), &ob[i], 0);	/* silent */
+	}
+	for (i = 0; i < fair_room_size(); i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 700,
+		    &victim), FAIR_QUEUED);
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 700, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &ob[0]);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 0);
+	fair_room_close();
+	for (i = 0; i < 32; i++) {
+		fair_release(a[i]);
+		fair_release(b[i]);
+	}
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
+/* The source that gives way at a full room is the one that weighs most by
+ * its real weight: a holder's young silent slots weigh nothing, so the
+ * hammer with more waiters gives way (t/core/fair.sh's case). */
+START_TEST(test_full_room_heaviest_by_real_weight)
+{
+	struct fair_slot *h[8];
+	int		 oh[8];
+	void		*victim;
+	size_t		 i;
+
+	fair_shutdown();
+	cf.max_slots = 8;	/* room 16 */
+	cf.silent_ms = cf.grace_ms = 1000;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < 8; i++)
+		h[i] = fair_take(addr("10.0.0.3"), &oh[i], 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.3"), SALEN, -1, 600,
+		    &victim), FAIR_QUEUED);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 600,
+		    &victim), FAIR_QUEUED);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 600,
+		    &victim), FAIR_QUEUED);
+	ck_assert_int_eq(fair_waiting(), 16);
+	/* holder: 8 + 4 at most, 4 really; hammer 8; honest 4 + 1. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 600, &victim),
+	    FAIR_QUEUED);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 1);
+	ck_assert_uint_eq(fair_source_slots(addr("10.0.0.4")), 0);
+	fair_room_close();
+	for (i = 0; i < 8; i++)
+		fair_release(h[i]);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
 START_TEST(test_disabled_admits_all)
 {
 	void		*victim;
@@ -344,6 +583,12 @@ main(void)
 	tcase_add_test(tc, test_ipv6_prefix);
 	tcase_add_test(tc, test_prefix_options);
 	tcase_add_test(tc, test_handshake_round_robin);
+	tcase_add_test(tc, test_maxmin_across_workers);
+	tcase_add_test(tc, test_room_sized_with_cap);
+	tcase_add_test(tc, test_full_room_most_over_share);
+	tcase_add_test(tc, test_grace_protects_young);
+	tcase_add_test(tc, test_full_room_takes_silent_slot);
+	tcase_add_test(tc, test_full_room_heaviest_by_real_weight);
 	tcase_add_test(tc, test_disabled_admits_all);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -17,6 +17,7 @@
 
 #include "keyid.h"
 #include "keytab.h"
+#include "secmem.h"
 
 #define KA	"0123456789ABCDEFFEDCBA98765432100011223344556677F00DFACEC0FFEE01"
 #define KA_LOWER_SPACED \
@@ -591,6 +592,36 @@ START_TEST(test_bad_base64)
 }
 END_TEST
 
+/* The wiping decoder (secmem.c) against what RFC 4648 and python say. */
+START_TEST(test_secmem_base64)
+{
+	static const struct { const char *in, *out; } good[] = {
+		{ "aGVsbG8=", "hello" }, { "aGVsbA==", "hell" },
+		{ "aGVs", "hel" }, { " aG\nVs\tbG8g\r\nd29y bGQ= ", "hello world" },
+		{ "+/+/", "\xfb\xff\xbf" },
+	};
+	static const char *const bad[] = { "", " ", "aGVsbG8", "aGVsbA=",
+	    "aGVsbA===", "aGVs=bG8=", "a===", "aGVsbG8=aGVs", "aGV*", "====" };
+	uint8_t		*o;
+	size_t		 i, n;
+	const char	*why;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_int_eq(secmem_base64(good[i].in, strlen(good[i].in),
+		    &o, &n, &why), 0);
+		ck_assert_uint_eq(n, strlen(good[i].out));
+		ck_assert(memcmp(o, good[i].out, n) == 0);
+		free(o);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		ck_assert_msg(secmem_base64(bad[i], strlen(bad[i]), &o, &n,
+		    &why) == -1, "accepted \"%s\"", bad[i]);
+		ck_assert_ptr_nonnull(why);
+	}
+}
+END_TEST
+
 START_TEST(test_secret_wrong_type)
 {
 	load_bad(CL("\"key_id\": \"" KA "\", \"secret\": 42"), "client \"a\"",
@@ -888,6 +919,7 @@ keytab_suite(void)
 	tcase_add_test(tc, test_secret_and_secfile);
 	tcase_add_test(tc, test_neither_secret_nor_secfile);
 	tcase_add_test(tc, test_bad_base64);
+	tcase_add_test(tc, test_secmem_base64);
 	tcase_add_test(tc, test_secret_wrong_type);
 	tcase_add_test(tc, test_secret_too_large);
 	tcase_add_test(tc, test_bad_duration);

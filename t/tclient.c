@@ -35,6 +35,7 @@
 
 static double	 tc_timeout = 10.0;
 static double	 tc_start;
+static int	 tc_rcvbuf;	/* --stall: a small window, so the server waits */
 
 static double
 tc_now(void)
@@ -77,6 +78,9 @@ tc_connect(const char *target)
 		return (-1);
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd != -1 && tc_rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tc_rcvbuf,
+		    sizeof(tc_rcvbuf));
 	if (fd == -1 || connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
 		fprintf(stderr, "tclient: connect %s: %s\n", target, strerror(errno));
 		freeaddrinfo(ai);
@@ -180,6 +184,8 @@ tc_usage(void)
 "  --silent            send nothing; wait for the server to close\n"
 "  --no-tls            send the line, then only wait for the server to close\n"
 "  --delay SECS        pause between the version line and TLS\n"
+"  --stall SECS        a slow reader: small receive buffer, and nothing read\n"
+"                      for SECS after the handshake (the server stays sending)\n"
 "  --x509              present an X.509 certificate instead of a raw key\n"
 "  --timeout SECS      our own deadline (default 10)\n");
 	exit(2);
@@ -198,6 +204,7 @@ main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "silent", no_argument, NULL, 'S' },
 		{ "split", no_argument, NULL, 'p' },
+		{ "stall", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "x509", no_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 }
@@ -206,7 +213,7 @@ main(int argc, char **argv)
 	unsigned	 idx = 0;
 	int		 ch, silent = 0, notls = 0, x509 = 0, split = 0, keyid = 0;
 	int		 fd, r;
-	double		 delay = 0;
+	double		 delay = 0, stall = 0;
 	gnutls_certificate_credentials_t cred;
 	gnutls_session_t s;
 	char		 buf[4096], hex[KEYID_HEXLEN + 1];
@@ -226,6 +233,7 @@ main(int argc, char **argv)
 		case 'S': silent = 1; break;
 		case 'p': split = 1; break;
 		case 't': tc_timeout = atof(optarg); break;
+		case 'T': stall = atof(optarg); tc_rcvbuf = 2048; break;
 		case 'x': x509 = 1; break;
 		default: tc_usage();
 		}
@@ -274,6 +282,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "result: handshake failed: %s\n", gnutls_strerror(r));
 		return (4);
 	}
+	if (stall > 0)
+		usleep((useconds_t)(stall * 1e6));
 	for (;;) {
 		if (gnutls_record_check_pending(s) == 0 && tc_wait(fd, POLLIN) == -1) {
 			fprintf(stderr, "result: no close_notify after %.1fs\n",

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <gnutls/gnutls.h>
 #include <jansson.h>
 
 #include "checker.h"
@@ -31,6 +30,7 @@
 #include "keytab.h"
 #include "log.h"
 #include "metrics.h"
+#include "secmem.h"
 #include "state.h"
 #include "xmalloc.h"
 
@@ -862,7 +862,8 @@ client_set(struct client_rt *rt, const char *attr, json_t *v,
     const char **errstr)
 {
 	const struct client_attr	*a = NULL;
-	gnutls_datum_t			 in, out;
+	uint8_t				*sec;
+	size_t				 seclen;
 	uint64_t			 ms = 0;
 	size_t				 i;
 
@@ -878,19 +879,16 @@ client_set(struct client_rt *rt, const char *attr, json_t *v,
 	if (strcmp(attr, "secret") == 0 || strcmp(attr, "Secret") == 0) {
 		if (!json_is_string(v) || json_string_length(v) == 0)
 			return (*errstr = "secret: must be base64 text", -1);
-		in.data = (unsigned char *)(uintptr_t)json_string_value(v);
-		in.size = (unsigned)json_string_length(v);
-		if (gnutls_base64_decode2(&in, &out) < 0)
+		/* Decoded straight into the new block: no other copy to wipe. */
+		if (secmem_base64(json_string_value(v), json_string_length(v),
+		    &sec, &seclen, errstr) == -1)
 			return (*errstr = "secret: not valid base64", -1);
 		if (rt->secret != NULL) {
 			explicit_bzero(rt->secret, rt->secret_len);
 			free(rt->secret);
 		}
-		rt->secret = xmalloc(out.size);
-		memcpy(rt->secret, out.data, out.size);
-		rt->secret_len = out.size;
-		explicit_bzero(out.data, out.size);
-		gnutls_free(out.data);
+		rt->secret = sec;
+		rt->secret_len = seclen;
 		log_info("client %s: secret replaced by the operator", rt->name);
 		client_event(rt, "changed", json_pack("{s:s}", "attribute",
 		    "secret"));

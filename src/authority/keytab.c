@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
 #include <jansson.h>
 
 #include "duration.h"
 #include "keytab.h"
+#include "secmem.h"
 #include "xmalloc.h"
 
 #define KEYTAB_MAX_SECRET	(1024 * 1024)	/* a blob is a few KiB; refuse files that are not */
@@ -128,37 +128,15 @@ keytab_free(struct keytab *kt)
 static int
 keytab_base64(const char *text, uint8_t **out, size_t *outlen, const char **why)
 {
-	size_t		 n = strlen(text), i, j = 0;
-	char		*clean;
-	gnutls_datum_t	 in, res;
-	int		 ret;
-
-	clean = xmalloc(n + 1);
-	for (i = 0; i < n; i++)
-		if (text[i] != ' ' && text[i] != '\n' && text[i] != '\t' &&
-		    text[i] != '\r')
-			clean[j++] = text[i];
-	clean[j] = '\0';
-	in.data = (unsigned char *)clean;
-	in.size = (unsigned)j;
-	ret = j == 0 ? GNUTLS_E_BASE64_DECODING_ERROR :
-	    gnutls_base64_decode2(&in, &res);
-	free(clean);
-	if (ret < 0) {
-		*why = "not valid base64";
+	if (secmem_base64(text, strlen(text), out, outlen, why) == -1)
 		return (-1);
-	}
-	if (res.size > KEYTAB_MAX_SECRET) {
-		gnutls_free(res.data);
+	if (*outlen > KEYTAB_MAX_SECRET) {
+		explicit_bzero(*out, *outlen);
+		free(*out);
+		*out = NULL;
 		*why = "larger than 1 MiB";
 		return (-1);
 	}
-	/* Copy into our own allocation so that free() and wiping are uniform. */
-	*out = xmalloc(res.size);
-	memcpy(*out, res.data, res.size);
-	*outlen = res.size;
-	explicit_bzero(res.data, res.size);
-	gnutls_free(res.data);
 	return (0);
 }
 

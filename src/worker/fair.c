@@ -4,19 +4,32 @@
  *
  * Connection slots. Below the cap everyone is admitted. At the cap, with A
  * sources holding or wanting slots, a source's share is cap / A:
- *  - a newcomer under its share takes a slot from the biggest source over
- *    its share, evicting that source's cheapest connection (silent before
- *    the version line first, then queued, in handshake, waiting for
- *    approval; never one that is sending its secret);
- *  - otherwise it waits in a small room (FAIR_ROOM) for a slot, as it would
- *    have in the kernel's backlog; freed slots go to the waiter whose source
- *    holds fewest. A waiter may also replace a connection of its own source
- *    (or of one at or over its share) silent for stale_ms before its version
- *    line: a lone source of silent peers cannot keep the backlog behind it
- *    blocked until their deadlines;
- *  - when the room is full, the source with most waiters gives way: its
- *    newest connection is refused (closed before any TLS work), so a flood
- *    costs only the flooder, and a source with few waiters always gets in.
+ *  - a newcomer whose source holds fewer slots than the biggest source
+ *    (by two or more: no ping-pong between equals) takes a slot from it,
+ *    evicting that source's cheapest connection (silent before the version
+ *    line first, then queued, in handshake, waiting for approval; never one
+ *    that is sending its secret, nor a young one: see fair_victim).
+ *    Max-min rather than "under cap / A": with several workers each sees
+ *    an arbitrary part of every source (the kernel's accept queue is
+ *    shared), so a source may be over cap / A in one worker and still far
+ *    under the flooder there; what holds in every worker is "nobody is
+ *    squeezed out by a bigger source";
+ *  - otherwise it waits in the room for a slot, as it would have in the
+ *    kernel's backlog; freed slots go to the waiter whose source holds
+ *    fewest. The room grows with the cap (a quarter of it, at least
+ *    FAIR_ROOM, at most what descriptors allow), so that a burst landing
+ *    mostly on one worker waits instead of being refused; not bigger: what
+ *    waits in one worker's room cannot use another worker's free slots.
+ *    A waiter may also replace a connection of its own source (or of one
+ *    at or over its share) silent for stale_ms before its version line: a
+ *    lone source of silent peers cannot keep the backlog behind it blocked
+ *    until their deadlines;
+ *  - when the room is full, the source most over its share gives way: the
+ *    one that weighs most (waiters and silent slots: see fair_weight) loses
+ *    its newest waiter, or if it has none its cheapest connection; if that
+ *    is the newcomer's own source, the newcomer is refused (closed before
+ *    any TLS work). So a flood costs only the flooder, and a burst that
+ *    goes through in milliseconds is not refused for waiting its turn.
  * So a lone source gets every slot and a backlog, as before, and a rack
  * behind one NAT is served at full speed.
  *
@@ -73,7 +86,9 @@ struct fair_src {
 	size_t			 nhs;		/* handshakes running */
 	size_t			 nhsq;		/* handshakes queued */
 	size_t			 nwait;		/* in the room */
+	size_t			 nsilent;	/* slots before their version line */
 	uint8_t			 in_ring;
+	uint64_t		 tried;		/* fair_next's pass that asked it */
 };
 
 TAILQ_HEAD(fair_srcs, fair_src);
@@ -107,8 +122,11 @@ static size_t		 fair_nslots;
 static size_t		 fair_nhs;
 static size_t		 fair_nhsq;
 static size_t		 fair_nhs_srcs;	/* sources running or queueing handshakes */
-static struct fair_waiter fair_room[FAIR_ROOM];
+static struct fair_waiter *fair_room;
+static size_t		 fair_roomcap;
 static size_t		 fair_nroom;
+static uint64_t		 fair_pass;
+static uint64_t		 fair_next_since; /* the waiter fair_next handed out */
 static struct fair_tally fair_tally[FAIR_R__COUNT];
 static uint64_t		 fair_iv_start;
 static struct event	*fair_log_ev;
@@ -212,6 +230,17 @@ fair_src_put(struct fair_src *s)
 	free(s);
 }
 
+/* Every change of a slot's stage goes here: it keeps nsilent. */
+static void
+fair_set_stage(struct fair_slot *sl, enum fair_stage st)
+{
+	if (sl->stage == FAIR_ST_VERSION && st != FAIR_ST_VERSION)
+		sl->src->nsilent--;
+	else if (sl->stage != FAIR_ST_VERSION && st == FAIR_ST_VERSION)
+		sl->src->nsilent++;
+	sl->stage = (uint8_t)st;
+}
+
 static uint64_t
 fair_mono_ms(void)
 {
@@ -245,6 +274,12 @@ fair_init(struct event_base *base, const struct fair_config *cf,
 	if (fair_cf.max_handshakes == 0)
 		fair_cf.max_handshakes = 1;
 	fair_grant = hs_grant;
+	fair_roomcap = fair_cf.max_slots / 4;
+	if (fair_cf.max_room > 0 && fair_roomcap > fair_cf.max_room)
+		fair_roomcap = fair_cf.max_room;
+	if (fair_roomcap < FAIR_ROOM)
+		fair_roomcap = FAIR_ROOM;
+	fair_room = xcalloc(fair_roomcap, sizeof(*fair_room));
 	while (n < fair_cf.max_slots && n < (1 << 16))
 		n <<= 1;
 	fair_hash = xcalloc(n, sizeof(*fair_hash));
@@ -278,6 +313,9 @@ fair_shutdown(void)
 	TAILQ_INIT(&fair_ring);
 	free(fair_hash);
 	fair_hash = NULL;
+	free(fair_room);
+	fair_room = NULL;
+	fair_roomcap = 0;
 }
 
 int
@@ -307,17 +345,55 @@ fair_biggest(void)
 	return (best);
 }
 
-/* s's cheapest connection to close: the oldest at the earliest stage. */
+/*
+ * s's cheapest connection to close: the oldest at the earliest stage, of
+ * those old enough: silent before its version line for silent_ms, or past
+ * it (queued for a handshake turn, in the handshake, waiting for approval)
+ * for grace_ms; mandosd makes both stale_ms, so that a connection can be
+ * evicted for another source once it could be replaced, not before. Under
+ * load the wait of a young one is often ours (a version line not read yet,
+ * a handshake turn), and with several workers a burst may land mostly on
+ * one of them, bigger there than the flooder it took its slots from.
+ */
 static struct fair_slot *
-fair_victim(struct fair_src *s)
+fair_victim(struct fair_src *s, uint64_t now)
 {
 	struct fair_slot *sl, *best = NULL;
+	uint64_t	 first = fair_cf.silent_ms < fair_cf.grace_ms ?
+			    fair_cf.silent_ms : fair_cf.grace_ms;
 
-	TAILQ_FOREACH(sl, &s->slots, entry)
+	TAILQ_FOREACH(sl, &s->slots, entry) {
+		if (sl->since + first > now)
+			break;		/* oldest first: the rest are younger */
+		if (sl->stage == FAIR_ST_VERSION) {
+			if (sl->since + fair_cf.silent_ms <= now)
+				return (sl);	/* none cheaper */
+			continue;
+		}
 		if (sl->stage != FAIR_ST_LATE &&
+		    sl->since + fair_cf.grace_ms <= now &&
 		    (best == NULL || sl->stage < best->stage))
 			best = sl;
+	}
 	return (best);
+}
+
+/* A connection to close for s (holding have): of the biggest source with
+ * one to give that holds at least two more than s. */
+static struct fair_slot *
+fair_bigger_victim(struct fair_src *s, size_t have, uint64_t now)
+{
+	struct fair_src	*t, *best = NULL;
+	struct fair_slot *v, *bestv = NULL;
+
+	TAILQ_FOREACH(t, &fair_all, all)
+		if (t != s && have + 1 < t->nslots &&
+		    (best == NULL || t->nslots > best->nslots) &&
+		    (v = fair_victim(t, now)) != NULL) {
+			best = t;
+			bestv = v;
+		}
+	return (bestv);
 }
 
 /* s's oldest connection silent for stale_ms before its version line. */
@@ -357,8 +433,9 @@ fair_make_room(struct fair_src *s, uint64_t now)
 
 	share = fair_share(fair_nwith(s));
 	big = fair_biggest();
-	if (have < share && big != NULL && big != s && big->nslots > share &&
-	    (v = fair_victim(big)) != NULL)
+	/* Max-min: after the move s still holds no more than the source it
+	 * takes from; the biggest that has a connection to give. */
+	if ((v = fair_bigger_victim(s, have, now)) != NULL)
 		return (v);
 	if ((v = fair_stale(s, now)) != NULL)
 		return (v);
@@ -366,6 +443,36 @@ fair_make_room(struct fair_src *s, uint64_t now)
 	    (v = fair_stale(big, now)) != NULL)
 		return (v);
 	return (NULL);
+}
+
+/* An upper bound of fair_weight(), in constant time. */
+static size_t
+fair_weight_max(const struct fair_src *s)
+{
+	return (s->nsilent + s->nwait);
+}
+
+/*
+ * How much s is over its share, for a full room (see fair_admit): its
+ * waiters, and its slots silent before their version line for silent_ms.
+ * Not the younger ones: under load an honest burst's version lines wait
+ * to be read, and that is ours.
+ */
+static size_t
+fair_weight(const struct fair_src *s, uint64_t now)
+{
+	const struct fair_slot *sl;
+	size_t		 n = s->nwait, left = s->nsilent;
+
+	TAILQ_FOREACH(sl, &s->slots, entry) {
+		if (left == 0 || sl->since + fair_cf.silent_ms > now)
+			break;		/* oldest first: the rest are younger */
+		if (sl->stage == FAIR_ST_VERSION) {
+			n++;
+			left--;
+		}
+	}
+	return (n);
 }
 
 /* Put a connection in the room. */
@@ -402,9 +509,11 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 {
 	struct fair_src	*s;
 	struct fair_slot *v;
-	size_t		 i, j = FAIR_ROOM;
+	struct fair_src	*t, *heavy = NULL;
+	size_t		 j, w, mine, most = 0;
 
 	*victim = NULL;
+	fair_next_since = 0;	/* a new connection: its age starts now */
 	if (!fair_cf.enabled || (fair_nslots < fair_cf.max_slots &&
 	    fair_nroom == 0))
 		return (FAIR_ADMIT);
@@ -414,23 +523,39 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
-	if (fair_nroom < FAIR_ROOM) {
+	if (fair_nroom < fair_roomcap) {
 		fair_room_push(fd, sa, salen, sa, now);
 		return (FAIR_QUEUED);
 	}
-	/* A full room: the source with most waiters gives way, the newcomer's
-	 * own or, if another has more, that one's newest waiter. */
-	for (i = 0; i < fair_nroom; i++)
-		if (fair_room[i].src != s && (j == FAIR_ROOM ||
-		    fair_room[i].src->nwait >= fair_room[j].src->nwait))
-			j = i;
-	if (j != FAIR_ROOM && fair_room[j].src->nwait > (s ? s->nwait : 0)) {
+	/* A full room: the source most over its share gives way, the
+	 * newcomer's own or, if another weighs more even after the swap, that
+	 * one's newest waiter or, if it has none, its cheapest connection.
+	 * The weight: what waits, and what holds a slot without a version
+	 * line. A burst of honest peers, which go through in milliseconds,
+	 * weighs its waiters only; a holder of silent connections, all it
+	 * holds, though it waits for nothing. */
+	mine = s != NULL ? fair_weight(s, now) : 0;
+	TAILQ_FOREACH(t, &fair_all, all)
+		if (t != s && (heavy == NULL || fair_weight_max(t) > most) &&
+		    (w = fair_weight(t, now)) >= most) {
+			heavy = t;
+			most = w;
+		}
+	if (heavy != NULL && most > mine + 1 && heavy->nwait > 0) {
+		for (j = fair_nroom; fair_room[j - 1].src != heavy; j--)
+			;
+		j--;		/* its newest waiter */
 		fair_count((struct sockaddr *)&fair_room[j].ss,
 		    FAIR_R_SOURCE_SHARE);
 		close(fair_room[j].fd);
 		fair_room_pop(j);
 		fair_room_push(fd, sa, salen, sa, now);
 		return (FAIR_QUEUED);
+	}
+	if (heavy != NULL && most > mine + 1 &&
+	    (v = fair_victim(heavy, now)) != NULL) {
+		*victim = v->owner;
+		return (FAIR_EVICT);
 	}
 	fair_count(sa, FAIR_R_SOURCE_SHARE);
 	return (FAIR_REFUSE);
@@ -441,7 +566,8 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
     void **victim)
 {
 	struct fair_slot *v = NULL;
-	size_t		 i, pick = FAIR_ROOM;
+	struct fair_src	*s;
+	size_t		 i, pick;
 
 	*victim = NULL;
 	if (fair_nroom == 0)
@@ -451,8 +577,15 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
 		if (fair_room[i].src->nslots < fair_room[pick].src->nslots)
 			pick = i;
 	if (fair_nslots >= fair_cf.max_slots) {
-		for (i = pick; i < fair_nroom + pick && v == NULL; i++)
-			v = fair_make_room(fair_room[i % fair_nroom].src, now);
+		/* Ask each source once, not each waiter: the room is big. */
+		fair_pass++;
+		for (i = pick; i < fair_nroom + pick && v == NULL; i++) {
+			s = fair_room[i % fair_nroom].src;
+			if (s->tried == fair_pass)
+				continue;
+			s->tried = fair_pass;
+			v = fair_make_room(s, now);
+		}
 		if (v == NULL)
 			return (0);
 		pick = (i - 1) % fair_nroom;
@@ -460,6 +593,7 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
 	}
 	*fd = fair_room[pick].fd;
 	*salen = fair_room[pick].salen;
+	fair_next_since = fair_room[pick].since;
 	memcpy(ss, &fair_room[pick].ss, *salen);
 	fair_room_pop(pick);
 	return (1);
@@ -470,7 +604,7 @@ fair_accepting(void)
 {
 	struct fair_src	*s;
 
-	if (!fair_cf.enabled || fair_nroom < FAIR_ROOM)
+	if (!fair_cf.enabled || fair_nroom < fair_roomcap)
 		return (1);
 	/* Full: go on looking at the backlog only if someone else waits. */
 	s = fair_room[0].src;
@@ -512,16 +646,29 @@ fair_room_close(void)
 struct fair_slot *
 fair_take(const struct sockaddr *sa, void *owner, uint64_t now)
 {
-	struct fair_slot *sl;
+	struct fair_slot *sl, *at;
 
 	if (fair_hash == NULL)		/* not initialised: no accounts */
 		return (NULL);
 	sl = xcalloc(1, sizeof(*sl));
 	sl->src = fair_src_get(sa, 1);
 	sl->owner = owner;
-	sl->since = now;
+	/* A waiter's age counts from its accept: a holder's silent peers do
+	 * not become young again by waiting in the room. */
+	sl->since = fair_next_since != 0 && fair_next_since < now ?
+	    fair_next_since : now;
+	fair_next_since = 0;
 	sl->stage = FAIR_ST_VERSION;
-	TAILQ_INSERT_TAIL(&sl->src->slots, sl, entry);
+	sl->src->nsilent++;
+	/* Kept oldest first (fair_victim, fair_stale, fair_weight stop at the
+	 * first young one): a waiter may be older than the last slots. */
+	for (at = TAILQ_LAST(&sl->src->slots, fair_slots); at != NULL &&
+	    at->since > sl->since; at = TAILQ_PREV(at, fair_slots, entry))
+		;
+	if (at == NULL)
+		TAILQ_INSERT_HEAD(&sl->src->slots, sl, entry);
+	else
+		TAILQ_INSERT_AFTER(&sl->src->slots, at, sl, entry);
 	sl->src->nslots++;
 	fair_nslots++;
 	return (sl);
@@ -531,7 +678,7 @@ void
 fair_stage(struct fair_slot *sl, enum fair_stage st)
 {
 	if (sl != NULL)
-		sl->stage = (uint8_t)st;
+		fair_set_stage(sl, st);
 }
 
 /* Keep the count of sources running or queueing handshakes, after s changed. */
@@ -565,7 +712,7 @@ fair_hs_begin(struct fair_slot *sl)
 		return (1);
 	s = sl->src;
 	before = s->nhs + s->nhsq > 0;
-	sl->stage = FAIR_ST_HANDSHAKE;
+	fair_set_stage(sl, FAIR_ST_HANDSHAKE);
 	if (!fair_cf.enabled)
 		return (1);
 	if (!before)
@@ -577,7 +724,7 @@ fair_hs_begin(struct fair_slot *sl)
 		fair_nhs++;
 		return (1);
 	}
-	sl->stage = FAIR_ST_HSWAIT;
+	fair_set_stage(sl, FAIR_ST_HSWAIT);
 	sl->in_hsq = 1;
 	TAILQ_INSERT_TAIL(&s->hsq, sl, hsq);
 	s->nhsq++;
@@ -630,7 +777,7 @@ fair_hs_dispatch(void)
 			TAILQ_INSERT_TAIL(&fair_ring, s, ring);
 		}
 		sl->in_hs = 1;
-		sl->stage = FAIR_ST_HANDSHAKE;
+		fair_set_stage(sl, FAIR_ST_HANDSHAKE);
 		s->nhs++;
 		fair_nhs++;
 		fair_grant(sl->owner);
@@ -656,7 +803,7 @@ fair_hs_end(struct fair_slot *sl)
 	}
 	fair_hs_active(s, before);
 	if (sl->stage < FAIR_ST_APPROVAL)
-		sl->stage = FAIR_ST_LATE;
+		fair_set_stage(sl, FAIR_ST_LATE);
 	fair_hs_dispatch();
 }
 
@@ -669,6 +816,8 @@ fair_release(struct fair_slot *sl)
 		return;
 	fair_hs_end(sl);
 	s = sl->src;
+	if (sl->stage == FAIR_ST_VERSION)
+		s->nsilent--;
 	TAILQ_REMOVE(&s->slots, sl, entry);
 	s->nslots--;
 	fair_nslots--;
@@ -757,4 +906,10 @@ size_t
 fair_waiting(void)
 {
 	return (fair_nroom);
+}
+
+size_t
+fair_room_size(void)
+{
+	return (fair_roomcap);
 }

@@ -14,7 +14,7 @@
 
 struct event_base;
 
-#define FAIR_ROOM	16	/* connections accepted at the cap, waiting for a slot */
+#define FAIR_ROOM	16	/* the least room for connections accepted at the cap */
 
 struct fair_config {
 	int		 enabled;	/* 0: admit everything, FIFO handshakes */
@@ -23,7 +23,10 @@ struct fair_config {
 	size_t		 max_slots;	/* the connection cap */
 	size_t		 max_handshakes; /* handshakes in progress at once */
 	uint64_t	 stale_ms;	/* silent this long before the version line: replaceable at the cap */
+	uint64_t	 silent_ms;	/* before the version line: evictable for another source after this */
+	uint64_t	 grace_ms;	/* past the version line: evictable after this */
 	uint64_t	 log_interval_ms; /* one refusal summary per reason per interval */
+	size_t		 max_room;	/* bound on the room (descriptors); 0: max_slots / 4 */
 };
 
 /* What the accept path does with a new connection. */
@@ -95,5 +98,7 @@ size_t	 fair_source_slots(const struct sockaddr *);
 size_t	 fair_source_handshakes(const struct sockaddr *);
 size_t	 fair_sources(void);
 size_t	 fair_waiting(void);
+/* How many connections the room holds: max_slots / 4, at least FAIR_ROOM. */
+size_t	 fair_room_size(void);
 
 #endif

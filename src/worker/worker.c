@@ -235,6 +235,8 @@ worker_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(worker_base);
 }
 
+static size_t		 worker_nofile;	/* RLIMIT_NOFILE, for the fair-share room */
+
 /* Raise the descriptor limit to the hard limit; the cap follows from it. */
 static size_t
 worker_max_connections(long long configured)
@@ -248,6 +250,7 @@ worker_max_connections(long long configured)
 	}
 	if (rl.rlim_cur > 1000000)
 		rl.rlim_cur = 1000000;
+	worker_nofile = (size_t)rl.rlim_cur;
 	if (configured > 0)
 		return ((size_t)configured);
 	return (rl.rlim_cur > 2 * WORKER_FD_RESERVE ?
@@ -358,6 +361,11 @@ worker_main(int argc, char **argv)
 	if (fc.max_handshakes < 1)
 		fc.max_handshakes = 1;
 	fc.max_slots = cap;
+	/* Evictable for another source when replaceable, not before. */
+	fc.grace_ms = fc.silent_ms = fc.stale_ms;
+	/* The fair-share room holds descriptors too: what the cap leaves. */
+	fc.max_room = worker_nofile > cap + 2 * WORKER_FD_RESERVE ?
+	    worker_nofile - cap - 2 * WORKER_FD_RESERVE : 1;
 	fair_init(worker_base, &fc, conn_hs_grant);
 	/* "Ready": the authority answers MSG_GO once it can decide. */
 	worker_cap = cap;
