@@ -11,7 +11,8 @@
  * while the store moved on (a member stopped without closing). Operator
  * writes are CAS transactions answered once etcd answered; per-client
  * runtime changes (secrets sent, checker results) are merged into
- * PREFIX/state/NAME at most once per client per second.
+ * PREFIX/state/NAME at most once per client per second, up to 128 clients
+ * in one multi-key CAS txn.
  */
 #include "config.h"
 
