@@ -843,8 +843,8 @@ fl_batch_send(struct fl_batch *b)
 		fl_batch_later(b);
 }
 
-/* Values are base64 in the body (4/3) with keys and JSON around them:
- * a batch stops at a third of the txn's byte bound. */
+/* Keys and values are base64 in the body (4/3): a batch stops at a third
+ * of the txn's byte bound, so even a full one is well under it. */
 #define FL_BATCH_BYTES	(ETCD_TXN_MAX_BYTES / 3)
 
 static void
@@ -881,7 +881,9 @@ fl_flush_tick(evutil_socket_t fd, short what, void *arg)
 		}
 		xasprintf(&it->key, "%s%s", fl_prefix, sfx);
 		json_object_set_new(fl_flying, name, json_true());
-		b->bytes += strlen(it->val) + strlen(it->key);
+		/* The key goes in thrice (compare, put, range), ~100 bytes
+		 * of JSON around each op. */
+		b->bytes += strlen(it->val) + 3 * strlen(it->key) + 100;
 		if (++b->n == ETCD_TXN_MAX_OPS || b->bytes >= FL_BATCH_BYTES) {
 			fl_batch_send(b);
 			b = NULL;
