@@ -11,7 +11,8 @@
  * while the store moved on (a member stopped without closing). Operator
  * writes are CAS transactions answered once etcd answered; per-client
  * runtime changes (secrets sent, checker results) are merged into
- * PREFIX/state/NAME at most once per client per second.
+ * PREFIX/state/NAME at most once per client per second, up to 128 clients
+ * in one multi-key CAS txn.
  */
 #include "config.h"
 
@@ -44,7 +45,7 @@
 #define FLEET_FLUSH_MS		1000	/* batched state writes */
 #define FLEET_STALE_PROBES	3	/* quiet watch behind the store: restart */
 #define FLEET_CAS_TRIES		20	/* one operator write under contention */
-#define FLEET_FLUSH_INFLIGHT	64	/* batched writes in flight at once */
+#define FLEET_FLUSH_INFLIGHT	16	/* state txns in flight at once */
 #define FLEET_TOTAL_MS		2000	/* an operator waits at most this */
 #define FLEET_ATTEMPT_MS	1000
 #define FLEET_OP_MS		3000	/* one operator request, every retry */
@@ -73,6 +74,7 @@ static int		 fl_refusing_logged;
 static struct event	*fl_coalesce_ev, *fl_probe_ev, *fl_flush_ev;
 static int		 fl_table_dirty;
 static json_t		*fl_dirty;	/* names with unwritten runtime changes */
+static json_t		*fl_flying;	/* names in a state txn in flight */
 static size_t		 fl_inflight;
 static int		 (*fl_load)(const char *, char **);
 static size_t		 fl_pending;	/* requests whose callback is to come */
@@ -171,6 +173,7 @@ fleet_configure(const char *url, const char *id, const char *offline,
 	xasprintf(&fl_prefix, "%s/", u.prefix);
 	fl_kv = json_object();
 	fl_dirty = json_object();
+	fl_flying = json_object();
 	metric_store_enabled = 1;
 	return (0);
 }
@@ -704,99 +707,192 @@ fleet_note(const char *name)
 	json_object_set_new(fl_dirty, name, json_true());
 }
 
-struct fl_flush {
+/*
+ * A flush writes up to ETCD_TXN_MAX_OPS dirty clients' state in one txn
+ * whose compare holds every key's revision: all are written or none.
+ * When one compare fails (another server wrote that client), etcd's answer
+ * carries the current records; each client is merged again into what is
+ * there and the same batch goes again, a few times at most. A client's
+ * delta (secrets sent) is forgotten only once the txn that held it
+ * succeeded; one in a batch in flight waits for the next tick, so its
+ * delta is never counted by two writes at once.
+ */
+struct fl_item {
 	char		*name;
+	char		*key;		/* PREFIX/state/NAME */
 	uint64_t	 delta;
-	int		 tries;
-	char		*sfx;
+	int64_t		 rev;
+	char		*val;
 };
 
-static void	 fl_flush_one(struct fl_flush *, json_t *cur, int64_t rev);
+struct fl_batch {
+	struct fl_item	 it[ETCD_TXN_MAX_OPS];
+	size_t		 n;
+	size_t		 bytes;		/* the values' lengths, about */
+	int		 tries;
+};
 
 static void
-fl_flush_cb(struct etcd_result *r, void *arg)
+fl_batch_free(struct fl_batch *b)
 {
-	struct fl_flush	*f = arg;
-	struct client_rt *rt = client_find(f->name);
-	json_t		*cur = NULL;
+	size_t	 i;
+
+	for (i = 0; i < b->n; i++) {
+		json_object_del(fl_flying, b->it[i].name);
+		free(b->it[i].name);
+		free(b->it[i].key);
+		free(b->it[i].val);
+	}
+	free(b);
+	fl_inflight--;
+}
+
+/* Give every client of the batch back to the next tick. */
+static void
+fl_batch_later(struct fl_batch *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->n; i++)
+		fleet_note(b->it[i].name);
+	fl_batch_free(b);
+}
+
+/* Merge a client into cur (the record at rev): its value to write. */
+static int
+fl_item_merge(struct fl_item *it, json_t *cur, int64_t rev)
+{
+	struct client_rt *rt = client_find(it->name);
+	json_t		*st;
+
+	free(it->val);
+	it->val = NULL;
+	if (rt == NULL || (st = client_store_merge(rt, cur, fleet_server_id(),
+	    &it->delta)) == NULL)
+		return (-1);
+	it->val = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(st);
+	it->rev = rev;
+	return (it->val != NULL ? 0 : -1);
+}
+
+static void	 fl_batch_send(struct fl_batch *);
+
+static void
+fl_batch_cb(struct etcd_result *r, void *arg)
+{
+	struct fl_batch	*b = arg;
+	struct client_rt *rt;
+	json_t		*cur;
 	json_error_t	 jerr;
+	size_t		 i, k;
 
 	fl_pending--;
 	if (r->err == NULL && r->succeeded) {
-		if (rt != NULL)
-			client_store_flushed(rt, f->delta);
-	} else if (r->err == NULL && ++f->tries < 5 && rt != NULL &&
-	    !fl_stopping) {
-		/* Another server wrote first: merge into what it wrote. */
-		if (r->nkvs > 0)
-			cur = json_loadb((const char *)r->kvs[0].val,
-			    r->kvs[0].vlen, 0, &jerr);
-		fl_flush_one(f, cur, r->nkvs > 0 ? r->kvs[0].mod_rev : 0);
-		json_decref(cur);
-		etcd_result_free(r);
-		return;
+		for (i = 0; i < b->n; i++)
+			if ((rt = client_find(b->it[i].name)) != NULL)
+				client_store_flushed(rt, b->it[i].delta);
+		fl_batch_free(b);
+	} else if (r->err == NULL && ++b->tries < 5 && !fl_stopping) {
+		/* Someone wrote first: merge each into what is there now
+		 * (a key missing from the answer is absent). */
+		for (i = 0; i < b->n; i++) {
+			cur = NULL;
+			for (k = 0; k < r->nkvs; k++)
+				if (strcmp(r->kvs[k].key, b->it[i].key) == 0)
+					break;
+			if (k < r->nkvs)
+				cur = json_loadb((const char *)r->kvs[k].val,
+				    r->kvs[k].vlen, 0, &jerr);
+			if (fl_item_merge(&b->it[i], cur, k < r->nkvs ?
+			    r->kvs[k].mod_rev : 0) == -1) {
+				/* Gone from the table: drop it from the txn. */
+				json_object_del(fl_flying, b->it[i].name);
+				free(b->it[i].name);
+				free(b->it[i].key);
+				free(b->it[i].val);
+				b->it[i] = b->it[--b->n];
+				i--;
+			}
+			json_decref(cur);
+		}
+		if (b->n == 0)
+			fl_batch_free(b);
+		else
+			fl_batch_send(b);
 	} else
-		fleet_note(f->name);	/* next round */
-	fl_inflight--;
+		fl_batch_later(b);
 	etcd_result_free(r);
-	free(f->sfx);
-	free(f->name);
-	free(f);
 }
 
 static void
-fl_flush_one(struct fl_flush *f, json_t *cur, int64_t rev)
+fl_batch_send(struct fl_batch *b)
 {
-	struct client_rt *rt = client_find(f->name);
-	json_t		*st;
-	char		*s, key[1200];
+	struct etcd_cas_op ops[ETCD_TXN_MAX_OPS];
+	size_t		 i;
 
-	if (rt == NULL || (st = client_store_merge(rt, cur, fleet_server_id(),
-	    &f->delta)) == NULL || (s = json_dumps(st, JSON_COMPACT |
-	    JSON_SORT_KEYS)) == NULL) {
-		fl_inflight--;
-		free(f->sfx);
-		free(f->name);
-		free(f);
-		return;
+	for (i = 0; i < b->n; i++) {
+		ops[i].key = b->it[i].key;
+		ops[i].val = b->it[i].val;
+		ops[i].len = strlen(b->it[i].val);
+		ops[i].rev = b->it[i].rev;
 	}
-	json_decref(st);
-	snprintf(key, sizeof(key), "%s%s", fl_prefix, f->sfx);
 	fl_count();
-	if (fl_sent(etcd_cas_put(fl_etcd, key, s, strlen(s), rev, fl_flush_cb,
-	    f)) == -1) {
-		fleet_note(f->name);
-		fl_inflight--;
-		free(f->sfx);
-		free(f->name);
-		free(f);
-	}
-	free(s);
+	if (fl_sent(etcd_cas_put_many(fl_etcd, ops, b->n, fl_batch_cb, b)) ==
+	    -1)
+		fl_batch_later(b);
 }
+
+/* Keys and values are base64 in the body (4/3): a batch stops at a third
+ * of the txn's byte bound, so even a full one is well under it. */
+#define FL_BATCH_BYTES	(ETCD_TXN_MAX_BYTES / 3)
 
 static void
 fl_flush_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct fl_flush	*f;
+	struct fl_batch	*b = NULL;
+	struct fl_item	*it;
 	const char	*name;
 	json_t		*v, *todo;
 	void		*tmp;
+	char		 sfx[600];
 
 	if (!fl_isup || json_object_size(fl_dirty) == 0)
 		return;
 	todo = fl_dirty;
 	fl_dirty = json_object();
 	json_object_foreach_safe(todo, tmp, name, v) {
-		if (fl_inflight >= FLEET_FLUSH_INFLIGHT) {
+		if (json_object_get(fl_flying, name) != NULL ||
+		    (b == NULL && fl_inflight >= FLEET_FLUSH_INFLIGHT)) {
 			fleet_note(name);	/* the next second */
 			continue;
 		}
-		f = xcalloc(1, sizeof(*f));
-		f->name = xstrdup(name);
-		xasprintf(&f->sfx, "state/%s", name);
-		fl_inflight++;
-		fl_flush_one(f, fl_kv_val(f->sfx), fl_kv_rev(f->sfx));
+		if (b == NULL) {
+			b = xcalloc(1, sizeof(*b));
+			fl_inflight++;
+		}
+		it = &b->it[b->n];
+		snprintf(sfx, sizeof(sfx), "state/%s", name);
+		it->name = xstrdup(name);
+		if (fl_item_merge(it, fl_kv_val(sfx), fl_kv_rev(sfx)) == -1) {
+			free(it->name);	/* no longer in the table */
+			it->name = NULL;
+			continue;
+		}
+		xasprintf(&it->key, "%s%s", fl_prefix, sfx);
+		json_object_set_new(fl_flying, name, json_true());
+		/* The key goes in thrice (compare, put, range), ~100 bytes
+		 * of JSON around each op. */
+		b->bytes += strlen(it->val) + 3 * strlen(it->key) + 100;
+		if (++b->n == ETCD_TXN_MAX_OPS || b->bytes >= FL_BATCH_BYTES) {
+			fl_batch_send(b);
+			b = NULL;
+		}
 	}
+	if (b != NULL && b->n > 0)
+		fl_batch_send(b);
+	else if (b != NULL)
+		fl_batch_free(b);
 	json_decref(todo);
 }
 
@@ -1196,7 +1292,8 @@ fleet_stop(void)
 	json_decref(fl_kv);
 	json_decref(fl_table);
 	json_decref(fl_dirty);
-	fl_kv = fl_table = fl_dirty = NULL;
+	json_decref(fl_flying);
+	fl_kv = fl_table = fl_dirty = fl_flying = NULL;
 	free(fl_url);
 	free(fl_id_opt);
 	free(fl_id);

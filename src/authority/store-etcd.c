@@ -714,11 +714,34 @@ parse_kvs(json_t *arr, struct etcd_result *r)
 	return (0);
 }
 
+/* The same, adding to what r already holds (a txn's several ranges). */
+static int
+parse_kvs_append(json_t *arr, struct etcd_result *r)
+{
+	struct etcd_kv	*kvs;
+	size_t		 i, n;
+
+	if (!json_is_array(arr) || (n = json_array_size(arr)) == 0)
+		return (0);
+	if (n > ETCD_TXN_MAX_OPS * 4 || (kvs = reallocarray(r->kvs,
+	    r->nkvs + n, sizeof(*kvs))) == NULL)
+		return (-1);
+	r->kvs = kvs;
+	memset(&kvs[r->nkvs], 0, n * sizeof(*kvs));
+	for (i = 0; i < n; i++) {
+		if (parse_kv(json_array_get(arr, i), &kvs[r->nkvs]) == -1)
+			return (-1);
+		r->nkvs++;
+	}
+	return (0);
+}
+
 /* Turn a 200 body into a result; sets r->err on a malformed one. */
 static void
 parse_answer(struct etcd_req *q, json_t *j, struct etcd_result *r)
 {
 	json_t	*resp, *rr;
+	size_t	 i;
 
 	if (q->kind == R_KEEPALIVE)
 		j = json_object_get(j, "result");
@@ -730,11 +753,17 @@ parse_answer(struct etcd_req *q, json_t *j, struct etcd_result *r)
 		break;
 	case R_TXN:
 		r->succeeded = json_is_true(json_object_get(j, "succeeded"));
-		resp = json_array_get(json_object_get(j, "responses"), 0);
-		rr = json_object_get(resp, "response_range");
-		if (!r->succeeded && rr != NULL &&
-		    parse_kvs(json_object_get(rr, "kvs"), r) == -1)
-			r->err = strdup("bad key-value in txn answer");
+		if (r->succeeded)
+			break;
+		/* Failure: one range per key; their kvs, in order. */
+		json_array_foreach(json_object_get(j, "responses"), i, resp) {
+			rr = json_object_get(resp, "response_range");
+			if (rr != NULL && parse_kvs_append(json_object_get(rr,
+			    "kvs"), r) == -1) {
+				r->err = strdup("bad key-value in txn answer");
+				break;
+			}
+		}
 		break;
 	case R_LEASE:
 	case R_KEEPALIVE:
@@ -1233,6 +1262,52 @@ etcd_cas_delete(struct etcd *e, const char *key, int64_t rev, etcd_cb cb,
 
 	free(k);
 	return (cas(e, key, op, rev, cb, arg));
+}
+
+int
+etcd_cas_put_many(struct etcd *e, const struct etcd_cas_op *ops, size_t n,
+    etcd_cb cb, void *arg)
+{
+	json_t	*j, *cmp, *succ, *fail;
+	char	*k, *v, r[32], *body;
+	size_t	 i;
+
+	if (n == 0 || n > ETCD_TXN_MAX_OPS)
+		return (-1);
+	cmp = json_array();
+	succ = json_array();
+	fail = json_array();
+	j = json_pack("{s:o,s:o,s:o}", "compare", cmp, "success", succ,
+	    "failure", fail);
+	if (j == NULL)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		k = b64_encode(ops[i].key, strlen(ops[i].key));
+		v = b64_encode(ops[i].val, ops[i].len);
+		snprintf(r, sizeof(r), "%lld", (long long)ops[i].rev);
+		if (k == NULL || v == NULL ||
+		    json_array_append_new(cmp, json_pack("{s:s,s:s,s:s,s:s}",
+		    "key", k, "target", "MOD", "result", "EQUAL",
+		    "mod_revision", r)) == -1 ||
+		    json_array_append_new(succ, json_pack("{s:{ssss}}",
+		    "request_put", "key", k, "value", v)) == -1 ||
+		    json_array_append_new(fail, json_pack("{s:{ss}}",
+		    "request_range", "key", k)) == -1) {
+			free(k);
+			free(v);
+			json_decref(j);
+			return (-1);
+		}
+		free(k);
+		free(v);
+	}
+	if ((body = dump(j)) == NULL)
+		return (-1);
+	if (strlen(body) > ETCD_TXN_MAX_BYTES) {
+		free(body);
+		return (-1);
+	}
+	return (req_start(e, R_TXN, "/v3/kv/txn", body, cb, arg));
 }
 
 /* A lease request: one int64 field, sent as a string as the gateway wants. */

@@ -111,6 +111,23 @@ int	 etcd_cas_put(struct etcd *, const char *key, const void *, size_t,
 	    int64_t rev, etcd_cb, void *);
 int	 etcd_cas_delete(struct etcd *, const char *key, int64_t rev,
 	    etcd_cb, void *);
+/*
+ * Many CAS puts in one txn: all hold or none is written. On a failed
+ * compare the answer's kvs are the current values of those keys that
+ * exist (absent keys are missing from it). At most ETCD_TXN_MAX_OPS ops
+ * (etcd's default --max-txn-ops) and ETCD_TXN_MAX_BYTES of request body
+ * (etcd's default request limit is 1.5 MiB): -1 beyond either.
+ */
+#define ETCD_TXN_MAX_OPS	128
+#define ETCD_TXN_MAX_BYTES	(512u << 10)
+struct etcd_cas_op {
+	const char	*key;
+	const void	*val;
+	size_t		 len;
+	int64_t		 rev;		/* mod_revision expected (0: absent) */
+};
+int	 etcd_cas_put_many(struct etcd *, const struct etcd_cas_op *, size_t n,
+	    etcd_cb, void *);
 int	 etcd_lease_grant(struct etcd *, int64_t ttl, etcd_cb, void *);
 int	 etcd_lease_keepalive(struct etcd *, int64_t id, etcd_cb, void *);
 

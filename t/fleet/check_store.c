@@ -3,8 +3,12 @@
  * (the endpoints come from $STORE, set by t/fleet/lease.sh). One event
  * loop drives a watch, a lease grant, a put under the lease, keepalives
  * that must hold the key past its TTL, then silence that must let etcd
- * expire it: the watch must report the lease's DELETE. Prints one line per
- * step; exit 0 pass, 1 fail.
+ * expire it: the watch must report the lease's DELETE. Before that, the
+ * multi-key CAS txn (etcd_cas_put_many): three creates in one txn, then
+ * one stale revision among three that must fail the whole txn, write
+ * nothing and bring back every current record, then the current revisions
+ * that must succeed, and the bounds refused. Prints one line per step;
+ * exit 0 pass, 1 fail.
  */
 #include "config.h"
 
@@ -160,6 +164,129 @@ on_deadline(evutil_socket_t fd, short ev, void *arg)
 	event_base_loopbreak(base);
 }
 
+/* One synchronous call's answer; NULL (and a FAIL line) if not queued. */
+static struct etcd_result *
+txn(const struct etcd_cas_op *ops, size_t n)
+{
+	struct etcd_result	*r = NULL;
+
+	if (etcd_cas_put_many(e, ops, n, etcd_sync_cb, &r) == -1) {
+		printf("FAIL: etcd_cas_put_many refused %zu ops\n", n);
+		return (NULL);
+	}
+	return (etcd_sync_wait(e, &r));
+}
+
+static const struct etcd_kv *
+kv_of(const struct etcd_result *r, const char *k)
+{
+	size_t	 i;
+
+	for (i = 0; r != NULL && i < r->nkvs; i++)
+		if (strcmp(r->kvs[i].key, k) == 0)
+			return (&r->kvs[i]);
+	return (NULL);
+}
+
+static int
+check_txn(void)
+{
+	struct etcd_cas_op	 ops[ETCD_TXN_MAX_OPS + 1];
+	struct etcd_result	*r, *cur = NULL;
+	const struct etcd_kv	*kv;
+	char			 k[3][720], pre[700];
+	char			*big;
+	size_t			 i;
+	int			 bad = 0;
+
+	snprintf(pre, sizeof(pre), "%s/check-txn/", etcd_prefix(e));
+	for (i = 0; i < 3; i++) {
+		snprintf(k[i], sizeof(k[i]), "%sk%zu", pre, i);
+		ops[i] = (struct etcd_cas_op){ k[i], "one", 3, 0 };
+	}
+	r = txn(ops, 3);
+	if (r == NULL || r->err != NULL || !r->succeeded) {
+		die("three creates in one txn", r);
+		return (-1);
+	}
+	etcd_result_free(r);
+	if (etcd_range(e, pre, 1, etcd_sync_cb, &cur) == -1 ||
+	    etcd_sync_wait(e, &cur) == NULL || cur->nkvs != 3) {
+		die("range after the txn: not 3 keys", cur);
+		return (-1);
+	}
+	printf("ok: one txn created 3 keys\n");
+
+	/* k1's revision stale: nothing may be written, all 3 come back. */
+	for (i = 0; i < 3; i++) {
+		kv = kv_of(cur, k[i]);
+		ops[i] = (struct etcd_cas_op){ k[i], "two", 3,
+		    kv != NULL ? kv->mod_rev - (i == 1) : -1 };
+	}
+	r = txn(ops, 3);
+	if (r == NULL || r->err != NULL || r->succeeded || r->nkvs != 3 ||
+	    (kv = kv_of(r, k[1])) == NULL || strcmp((char *)kv->val, "one") ||
+	    kv->mod_rev != kv_of(cur, k[1])->mod_rev) {
+		printf("FAIL: a stale revision: succeeded %d, %zu kvs back\n",
+		    r != NULL ? r->succeeded : -1, r != NULL ? r->nkvs : 0);
+		bad = 1;
+	} else
+		printf("ok: one stale revision failed the txn; its answer "
+		    "holds the 3 current records\n");
+	etcd_result_free(r);
+	etcd_result_free(cur);
+	cur = NULL;
+	if (etcd_range(e, pre, 1, etcd_sync_cb, &cur) == -1 ||
+	    etcd_sync_wait(e, &cur) == NULL || cur->nkvs != 3)
+		bad = 1;
+	for (i = 0; !bad && i < 3; i++)
+		if (strcmp((char *)cur->kvs[i].val, "one") != 0) {
+			printf("FAIL: the failed txn wrote %s\n",
+			    cur->kvs[i].key);
+			bad = 1;
+		}
+	if (!bad)
+		printf("ok: the failed txn wrote none of the 3\n");
+
+	/* With the revisions it returned, the same txn succeeds. */
+	for (i = 0; !bad && i < 3; i++)
+		ops[i].rev = kv_of(cur, k[i])->mod_rev;
+	r = bad ? NULL : txn(ops, 3);
+	if (!bad && (r == NULL || r->err != NULL || !r->succeeded)) {
+		printf("FAIL: the txn with current revisions did not hold\n");
+		bad = 1;
+	} else if (!bad)
+		printf("ok: the retry with the current revisions wrote all 3\n");
+	etcd_result_free(r);
+	etcd_result_free(cur);
+
+	/* The bounds: 129 ops, or a body past ETCD_TXN_MAX_BYTES. */
+	for (i = 0; i <= ETCD_TXN_MAX_OPS; i++)
+		ops[i] = (struct etcd_cas_op){ k[0], "x", 1, 0 };
+	r = NULL;
+	if (etcd_cas_put_many(e, ops, ETCD_TXN_MAX_OPS + 1, etcd_sync_cb,
+	    &r) != -1) {
+		printf("FAIL: a txn of %d ops was queued\n",
+		    ETCD_TXN_MAX_OPS + 1);
+		etcd_result_free(etcd_sync_wait(e, &r));
+		bad = 1;
+	}
+	big = calloc(1, ETCD_TXN_MAX_BYTES);
+	memset(big, 'b', ETCD_TXN_MAX_BYTES - 1);
+	ops[0] = (struct etcd_cas_op){ k[0], big, ETCD_TXN_MAX_BYTES - 1, 0 };
+	r = NULL;
+	if (etcd_cas_put_many(e, ops, 1, etcd_sync_cb, &r) != -1) {
+		printf("FAIL: a txn past %u bytes was queued\n",
+		    ETCD_TXN_MAX_BYTES);
+		etcd_result_free(etcd_sync_wait(e, &r));
+		bad = 1;
+	} else if (!bad)
+		printf("ok: %d ops and %u bytes are refused before sending\n",
+		    ETCD_TXN_MAX_OPS + 1, ETCD_TXN_MAX_BYTES);
+	free(big);
+	return (bad ? -1 : 0);
+}
+
 int
 main(void)
 {
@@ -177,6 +304,8 @@ main(void)
 		printf("FAIL: %s\n", err);
 		return (1);
 	}
+	if (check_txn() == -1)
+		return (1);
 	snprintf(key, sizeof(key), "%s/servers/check-store", etcd_prefix(e));
 	if ((w = etcd_watch(e, key, 0, 0, on_created, NULL)) == NULL) {
 		printf("FAIL: watch\n");
