@@ -55,6 +55,7 @@
 
 #include "fair.h"
 #include "log.h"
+#include "msg.h"
 #include "xmalloc.h"
 
 struct fair_key {
@@ -87,6 +88,7 @@ struct fair_src {
 	size_t			 nhsq;		/* handshakes queued */
 	size_t			 nwait;		/* in the room */
 	size_t			 nsilent;	/* slots before their version line */
+	size_t			 others;	/* slots + waiters in the other workers */
 	uint8_t			 in_ring;
 	uint64_t		 tried;		/* fair_next's pass that asked it */
 };
@@ -186,6 +188,18 @@ fair_hash_of(const struct fair_key *k)
 	h ^= (h >> 32) ^ k->family ^ fair_hkey[2];
 	h *= 0x94d049bb133111ebULL;
 	return ((size_t)(h ^ (h >> 31)) & fair_hmask);
+}
+
+/* The source of key k, or NULL. */
+static struct fair_src *
+fair_src_find(const struct fair_key *k)
+{
+	struct fair_src	*s;
+
+	for (s = fair_hash[fair_hash_of(k)]; s != NULL; s = s->next)
+		if (memcmp(&s->key, k, sizeof(*k)) == 0)
+			return (s);
+	return (NULL);
 }
 
 /* The source of sa, created if create and missing. */
@@ -356,11 +370,15 @@ fair_biggest(void)
  * one of them, bigger there than the flooder it took its slots from.
  */
 static struct fair_slot *
-fair_victim(struct fair_src *s, uint64_t now)
+fair_victim(struct fair_src *s, uint64_t now, int young)
 {
 	struct fair_slot *sl, *best = NULL;
 	uint64_t	 first = fair_cf.silent_ms < fair_cf.grace_ms ?
 			    fair_cf.silent_ms : fair_cf.grace_ms;
+
+	if (young)	/* as if every connection were old */
+		now += fair_cf.silent_ms > fair_cf.grace_ms ?
+		    fair_cf.silent_ms : fair_cf.grace_ms;
 
 	TAILQ_FOREACH(sl, &s->slots, entry) {
 		if (sl->since + first > now)
@@ -378,18 +396,42 @@ fair_victim(struct fair_src *s, uint64_t now)
 	return (best);
 }
 
+/* What s holds in every worker: here, and as the others last said. */
+static size_t
+fair_global(const struct fair_src *s, size_t here)
+{
+	return (here + (s != NULL ? s->others : 0));
+}
+
+/*
+ * A connection of t to close for s. Young ones too when the other workers
+ * say that t is bigger than s across them all: the grace protects a burst
+ * that is big in one worker only, and the authority's sums show which
+ * source is big everywhere (others is 0 with one worker: no change).
+ */
+static struct fair_slot *
+fair_victim_for(struct fair_src *t, const struct fair_src *s, size_t have,
+    uint64_t now)
+{
+	return (fair_victim(t, now, t->others > 0 &&
+	    fair_global(s, have) + 1 < fair_global(t, t->nslots + t->nwait)));
+}
+
 /* A connection to close for s (holding have): of the biggest source with
- * one to give that holds at least two more than s. */
+ * one to give that holds at least two more than s, counting what both
+ * hold in the other workers. */
 static struct fair_slot *
 fair_bigger_victim(struct fair_src *s, size_t have, uint64_t now)
 {
 	struct fair_src	*t, *best = NULL;
 	struct fair_slot *v, *bestv = NULL;
+	size_t		 mine = fair_global(s, have);
 
 	TAILQ_FOREACH(t, &fair_all, all)
-		if (t != s && have + 1 < t->nslots &&
-		    (best == NULL || t->nslots > best->nslots) &&
-		    (v = fair_victim(t, now)) != NULL) {
+		if (t != s && mine + 1 < fair_global(t, t->nslots) &&
+		    (best == NULL || fair_global(t, t->nslots) >
+		    fair_global(best, best->nslots)) &&
+		    (v = fair_victim_for(t, s, have, now)) != NULL) {
 			best = t;
 			bestv = v;
 		}
@@ -449,7 +491,7 @@ fair_make_room(struct fair_src *s, uint64_t now)
 static size_t
 fair_weight_max(const struct fair_src *s)
 {
-	return (s->nsilent + s->nwait);
+	return (s->nsilent + s->nwait + s->others);
 }
 
 /*
@@ -462,7 +504,7 @@ static size_t
 fair_weight(const struct fair_src *s, uint64_t now)
 {
 	const struct fair_slot *sl;
-	size_t		 n = s->nwait, left = s->nsilent;
+	size_t		 n = s->nwait + s->others, left = s->nsilent;
 
 	TAILQ_FOREACH(sl, &s->slots, entry) {
 		if (left == 0 || sl->since + fair_cf.silent_ms > now)
@@ -553,7 +595,8 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 		return (FAIR_QUEUED);
 	}
 	if (heavy != NULL && most > mine + 1 &&
-	    (v = fair_victim(heavy, now)) != NULL) {
+	    (v = fair_victim_for(heavy, s, s != NULL ? s->nslots + s->nwait : 0,
+	    now)) != NULL) {
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
@@ -865,6 +908,51 @@ fair_log_flush(uint64_t now)
 		memset(&fair_tally[r], 0, sizeof(fair_tally[r]));
 	}
 	fair_iv_start = now;
+}
+
+size_t
+fair_report(struct msg_share *e, size_t max)
+{
+	struct fair_src	*s;
+	size_t		 n = 0, i, c;
+
+	/* The busiest max, kept sorted (max is small). */
+	TAILQ_FOREACH(s, &fair_all, all) {
+		c = s->nslots + s->nwait;
+		if (c == 0 || (n == max && c <= e[n - 1].count))
+			continue;
+		if (c > MSG_SHARE_COUNT_MAX)
+			c = MSG_SHARE_COUNT_MAX;
+		i = n < max ? n++ : n - 1;
+		for (; i > 0 && e[i - 1].count < c; i--)
+			e[i] = e[i - 1];
+		e[i].family = s->key.family == AF_INET ? 4 : 6;
+		memcpy(e[i].addr, s->key.addr, 16);
+		e[i].count = (uint32_t)c;
+	}
+	return (n);
+}
+
+void
+fair_others(const struct msg_share *e, size_t n)
+{
+	struct fair_src	*s;
+	struct fair_key	 k;
+	size_t		 i;
+
+	if (fair_hash == NULL)
+		return;
+	TAILQ_FOREACH(s, &fair_all, all)
+		s->others = 0;
+	/* Sources gone here meanwhile are not made again: only what is
+	 * here is judged. */
+	for (i = 0; i < n; i++) {
+		memset(&k, 0, sizeof(k));
+		k.family = e[i].family == 4 ? AF_INET : AF_INET6;
+		memcpy(k.addr, e[i].addr, 16);
+		if ((s = fair_src_find(&k)) != NULL)
+			s->others = e[i].count;
+	}
 }
 
 void
