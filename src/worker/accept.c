@@ -172,6 +172,11 @@ acc_admit(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	void	*victim;
 
+	/* Slots freed in this round go to the waiters first (acc_conn_closed
+	 * hands them out only from the loop, after this batch): a room kept
+	 * full meanwhile would refuse newcomers below the cap. */
+	if (fair_waiting() > 0 && fair_free() > 0)
+		acc_drain();
 	switch (fair_admit(sa, len, fd, acc_now_ms(), &victim)) {
 	case FAIR_ADMIT:
 	case FAIR_EVICT:

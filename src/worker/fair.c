@@ -130,6 +130,8 @@ static size_t		 fair_nroom;
 static uint64_t		 fair_pass;
 static uint64_t		 fair_next_since; /* the waiter fair_next handed out */
 static struct fair_tally fair_tally[FAIR_R__COUNT];
+static struct msg_share	 fair_oth[MSG_SHARES_MAX]; /* the authority's last sums */
+static size_t		 fair_noth;
 static uint64_t		 fair_iv_start;
 static struct event	*fair_log_ev;
 
@@ -202,6 +204,20 @@ fair_src_find(const struct fair_key *k)
 	return (NULL);
 }
 
+/* What the other workers hold of source k, as the authority last said:
+ * also for a source gone here and back since, or not here yet. */
+static size_t
+fair_others_of(const struct fair_key *k)
+{
+	size_t	 i;
+
+	for (i = 0; i < fair_noth; i++)
+		if (fair_oth[i].family == (k->family == AF_INET ? 4 : 6) &&
+		    memcmp(fair_oth[i].addr, k->addr, 16) == 0)
+			return (fair_oth[i].count);
+	return (0);
+}
+
 /* The source of sa, created if create and missing. */
 static struct fair_src *
 fair_src_get(const struct sockaddr *sa, int create)
@@ -219,6 +235,7 @@ fair_src_get(const struct sockaddr *sa, int create)
 		return (NULL);
 	s = xcalloc(1, sizeof(*s));
 	s->key = k;
+	s->others = fair_others_of(&k);
 	TAILQ_INIT(&s->slots);
 	TAILQ_INIT(&s->hsq);
 	s->next = fair_hash[h];
@@ -315,6 +332,7 @@ fair_shutdown(void)
 	struct fair_src	*s;
 
 	fair_room_close();
+	fair_noth = 0;
 	if (fair_log_ev != NULL)
 		event_free(fair_log_ev);
 	fair_log_ev = NULL;
@@ -403,35 +421,48 @@ fair_global(const struct fair_src *s, size_t here)
 	return (here + (s != NULL ? s->others : 0));
 }
 
-/*
- * A connection of t to close for s. Young ones too when the other workers
- * say that t is bigger than s across them all: the grace protects a burst
- * that is big in one worker only, and the authority's sums show which
- * source is big everywhere (others is 0 with one worker: no change).
- */
-static struct fair_slot *
-fair_victim_for(struct fair_src *t, const struct fair_src *s, size_t have,
-    uint64_t now)
+/* The same for a newcomer's address, whose source may not be here. */
+static size_t
+fair_global_sa(const struct fair_src *s, const struct sockaddr *sa, size_t here)
 {
-	return (fair_victim(t, now, t->others > 0 &&
-	    fair_global(s, have) + 1 < fair_global(t, t->nslots + t->nwait)));
+	struct fair_key	 k;
+
+	if (s != NULL || sa == NULL)
+		return (fair_global(s, here));
+	fair_key_of(sa, &k);
+	return (here + fair_others_of(&k));
 }
 
-/* A connection to close for s (holding have): of the biggest source with
- * one to give that holds at least two more than s, counting what both
- * hold in the other workers. */
+/*
+ * A connection of t to close for s (holding mine everywhere). Young ones
+ * too when the other workers say that t holds more than twice as much as
+ * s across them all: the grace protects a burst that is big in one worker
+ * only, and the authority's sums show which source is big everywhere.
+ * Twice: the sums are up to 50 ms old, and a burst that is going through
+ * must not lose young connections to a source about its size (others is
+ * 0 with one worker: no change).
+ */
 static struct fair_slot *
-fair_bigger_victim(struct fair_src *s, size_t have, uint64_t now)
+fair_victim_for(struct fair_src *t, size_t mine, uint64_t now)
+{
+	return (fair_victim(t, now, t->others > 0 &&
+	    2 * mine + 1 < fair_global(t, t->nslots + t->nwait)));
+}
+
+/* A connection to close for s (holding mine, counting what it holds in
+ * the other workers): of the biggest source with one to give that holds
+ * at least two more than s, counted the same way. */
+static struct fair_slot *
+fair_bigger_victim(struct fair_src *s, size_t mine, uint64_t now)
 {
 	struct fair_src	*t, *best = NULL;
 	struct fair_slot *v, *bestv = NULL;
-	size_t		 mine = fair_global(s, have);
 
 	TAILQ_FOREACH(t, &fair_all, all)
 		if (t != s && mine + 1 < fair_global(t, t->nslots) &&
 		    (best == NULL || fair_global(t, t->nslots) >
 		    fair_global(best, best->nslots)) &&
-		    (v = fair_victim_for(t, s, have, now)) != NULL) {
+		    (v = fair_victim_for(t, mine, now)) != NULL) {
 			best = t;
 			bestv = v;
 		}
@@ -463,11 +494,11 @@ fair_nwith(const struct fair_src *s)
 }
 
 /*
- * At the cap: a connection of s (NULL: new source) may take a slot by
- * evicting *victim; or it may replace a stale peer. NULL: neither.
+ * At the cap: a connection of s (NULL: new source, from sa) may take a slot
+ * by evicting *victim; or it may replace a stale peer. NULL: neither.
  */
 static struct fair_slot *
-fair_make_room(struct fair_src *s, uint64_t now)
+fair_make_room(struct fair_src *s, const struct sockaddr *sa, uint64_t now)
 {
 	struct fair_src	*big;
 	struct fair_slot *v;
@@ -477,7 +508,7 @@ fair_make_room(struct fair_src *s, uint64_t now)
 	big = fair_biggest();
 	/* Max-min: after the move s still holds no more than the source it
 	 * takes from; the biggest that has a connection to give. */
-	if ((v = fair_bigger_victim(s, have, now)) != NULL)
+	if ((v = fair_bigger_victim(s, fair_global_sa(s, sa, have), now)) != NULL)
 		return (v);
 	if ((v = fair_stale(s, now)) != NULL)
 		return (v);
@@ -561,7 +592,7 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 		return (FAIR_ADMIT);
 	s = fair_src_get(sa, 0);
 	if (fair_nslots >= fair_cf.max_slots &&	/* else: the room drains first */
-	    (v = fair_make_room(s, now)) != NULL) {
+	    (v = fair_make_room(s, sa, now)) != NULL) {
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
@@ -576,7 +607,7 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 	 * line. A burst of honest peers, which go through in milliseconds,
 	 * weighs its waiters only; a holder of silent connections, all it
 	 * holds, though it waits for nothing. */
-	mine = s != NULL ? fair_weight(s, now) : 0;
+	mine = s != NULL ? fair_weight(s, now) : fair_global_sa(NULL, sa, 0);
 	TAILQ_FOREACH(t, &fair_all, all)
 		if (t != s && (heavy == NULL || fair_weight_max(t) > most) &&
 		    (w = fair_weight(t, now)) >= most) {
@@ -595,8 +626,8 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 		return (FAIR_QUEUED);
 	}
 	if (heavy != NULL && most > mine + 1 &&
-	    (v = fair_victim_for(heavy, s, s != NULL ? s->nslots + s->nwait : 0,
-	    now)) != NULL) {
+	    (v = fair_victim_for(heavy, fair_global_sa(s, sa, s != NULL ?
+	    s->nslots + s->nwait : 0), now)) != NULL) {
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
@@ -627,7 +658,7 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
 			if (s->tried == fair_pass)
 				continue;
 			s->tried = fair_pass;
-			v = fair_make_room(s, now);
+			v = fair_make_room(s, NULL, now);
 		}
 		if (v == NULL)
 			return (0);
@@ -942,10 +973,14 @@ fair_others(const struct msg_share *e, size_t n)
 
 	if (fair_hash == NULL)
 		return;
+	if (n > MSG_SHARES_MAX)
+		n = MSG_SHARES_MAX;
+	memcpy(fair_oth, e, n * sizeof(*e));
+	fair_noth = n;
 	TAILQ_FOREACH(s, &fair_all, all)
 		s->others = 0;
-	/* Sources gone here meanwhile are not made again: only what is
-	 * here is judged. */
+	/* Kept in fair_oth too: a source gone here and back meanwhile
+	 * gets its count again (fair_src_get). */
 	for (i = 0; i < n; i++) {
 		memset(&k, 0, sizeof(k));
 		k.family = e[i].family == 4 ? AF_INET : AF_INET6;
@@ -994,6 +1029,13 @@ size_t
 fair_waiting(void)
 {
 	return (fair_nroom);
+}
+
+size_t
+fair_free(void)
+{
+	return (fair_nslots < fair_cf.max_slots ?
+	    fair_cf.max_slots - fair_nslots : 0);
 }
 
 size_t

@@ -105,6 +105,8 @@ size_t	 fair_source_slots(const struct sockaddr *);
 size_t	 fair_source_handshakes(const struct sockaddr *);
 size_t	 fair_sources(void);
 size_t	 fair_waiting(void);
+/* Slots free right now (below the cap). */
+size_t	 fair_free(void);
 /* How many connections the room holds: max_slots / 4, at least FAIR_ROOM. */
 size_t	 fair_room_size(void);
 
