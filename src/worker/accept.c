@@ -7,8 +7,9 @@
  * resumes as connections end. With fair shares (fair.c) the cap does not
  * stop accepting: each connection is looked at, then served, served in
  * place of an over-share source's, kept waiting, or refused. Its shares are
- * this worker's: exact per source when one source always reaches the same
- * worker (see listen.c's steering), approximate otherwise.
+ * this worker's, judged on what each source holds in every worker as the
+ * authority last summed it (fair_others); exact per source when one source
+ * always reaches the same worker (see listen.c's steering).
  */
 #include "config.h"
 

@@ -33,6 +33,12 @@
  * So a lone source gets every slot and a backlog, as before, and a rack
  * behind one NAT is served at full speed.
  *
+ * Across workers: each reports its busiest sources to the authority, which
+ * answers with the other workers' counts of them (fair_report,
+ * fair_others); the max-min comparison and a full room's weight add them,
+ * so that a burst landing mostly on one worker is not taken there for the
+ * biggest source.
+ *
  * Handshake turns. At most max_handshakes handshakes run at once; with A
  * sources running or wanting one, a source may start one only under
  * ceil(max / A) while another source waits; queued ones are granted round-
