@@ -14,6 +14,7 @@
 #define PEER_LEN	19
 #define STATS_LEN	28
 #define LOOKUP_LEN	(KEYID_LEN + PEER_LEN)
+#define SHARE_LEN	21	/* family, address, count */
 #define DONE_FIXED	(1 + 1 + KEYID_LEN + PEER_LEN + 4 + 4 + STATS_LEN + 1)
 
 static void
@@ -138,6 +139,16 @@ msg_encode(const struct msg *m, uint8_t *out)
 		put32(p, m->u.wait_ms);
 		p += 4;
 		break;
+	case MSG_SHARES:
+	case MSG_OTHERS:
+		*p++ = m->u.shares.n;
+		for (wl = 0; wl < m->u.shares.n && wl < MSG_SHARES_MAX; wl++) {
+			*p++ = m->u.shares.e[wl].family;
+			memcpy(p, m->u.shares.e[wl].addr, 16);
+			put32(p + 16, m->u.shares.e[wl].count);
+			p += 20;
+		}
+		break;
 	}
 	put16(out, m->type);
 	put16(out + 2, MSG_VERSION);
@@ -201,6 +212,13 @@ msg_decode(const uint8_t *buf, size_t len, int from_worker, struct msg *m,
 		if (from_worker || blen != 0 || m->reqid != 0)
 			BAD("bad GO");
 		break;
+	case MSG_SHARES:
+	case MSG_OTHERS:
+		if (from_worker != (m->type == MSG_SHARES) || m->reqid != 0 ||
+		    blen < 1 || blen > 1 + MSG_SHARES_MAX * SHARE_LEN ||
+		    (blen - 1) % SHARE_LEN != 0)
+			BAD("bad SHARES");
+		break;
 	default:
 		BAD("unknown message type");
 	}
@@ -253,6 +271,26 @@ msg_decode(const uint8_t *buf, size_t len, int from_worker, struct msg *m,
 		break;
 	case MSG_WAIT:
 		m->u.wait_ms = get32(b);
+		break;
+	case MSG_SHARES:
+	case MSG_OTHERS:
+		if ((size_t)b[0] * SHARE_LEN != blen - 1)
+			BAD("bad SHARES count");
+		m->u.shares.n = b[0];
+		for (i = 0, b++; i < m->u.shares.n; i++, b += SHARE_LEN) {
+			struct msg_share *e = &m->u.shares.e[i];
+
+			e->family = b[0];
+			memcpy(e->addr, b + 1, 16);
+			e->count = get32(b + 17);
+			if (e->family != 4 && e->family != 6)
+				BAD("bad SHARES family");
+			for (wl = 4; e->family == 4 && wl < 16; wl++)
+				if (e->addr[wl] != 0)
+					BAD("bad SHARES IPv4 address");
+			if (e->count > MSG_SHARE_COUNT_MAX)
+				BAD("bad SHARES count");
+		}
 		break;
 	}
 	return ((ssize_t)(MSG_HDR_LEN + blen));

@@ -18,6 +18,8 @@
 #define MSG_HDR_LEN	16
 #define MSG_SECRET_MAX	65536	/* the largest secret the authority sends */
 #define MSG_WHY_MAX	96	/* reason text in MSG_DONE, truncated */
+#define MSG_SHARES_MAX	32	/* sources per MSG_SHARES / MSG_OTHERS */
+#define MSG_SHARE_COUNT_MAX (1U << 24)	/* connections of one source: more is a lie */
 #define MSG_BODY_MAX	MSG_SECRET_MAX
 #define MSG_FRAME_MAX	(MSG_HDR_LEN + MSG_BODY_MAX)
 
@@ -42,11 +44,13 @@ enum msg_type {
 	MSG_LOOKUP = 1,		/* a handshake completed: key ID + peer; parks reqid */
 	MSG_DONE,		/* a connection ended; reqid: its id, parked or not */
 	MSG_STATS,		/* the worker's counters changed */
+	MSG_SHARES,		/* its busiest sources: slots + waiters each */
 	/* authority -> worker */
 	MSG_SECRET = 16,	/* send these bytes, then close_notify */
 	MSG_REFUSE,		/* send nothing, close_notify, with this result */
 	MSG_WAIT,		/* approval pending: hold on for up to ms */
 	MSG_GO,			/* the authority is ready: start accepting */
+	MSG_OTHERS,		/* the other workers' sums for those sources */
 };
 
 /* A peer address in a fixed shape (IPv4 as ::ffff:a.b.c.d is still AF_INET6). */
@@ -62,6 +66,13 @@ struct msg_stats {
 	uint64_t	 accept_paused;
 	uint64_t	 refused_share;	/* closed at accept: over its source's share */
 	uint32_t	 active;
+};
+
+/* One source (masked, as fair.c keys it) and how many connections it has. */
+struct msg_share {
+	uint8_t		 family;	/* 4 or 6 */
+	uint8_t		 addr[16];	/* IPv4: the first 4, the rest 0 */
+	uint32_t	 count;		/* <= MSG_SHARE_COUNT_MAX */
 };
 
 struct msg {
@@ -89,6 +100,10 @@ struct msg {
 		} secret;
 		uint8_t		 refuse;	/* enum conn_result */
 		uint32_t	 wait_ms;
+		struct {
+			uint8_t		 n;	/* <= MSG_SHARES_MAX */
+			struct msg_share e[MSG_SHARES_MAX];
+		} shares;		/* MSG_SHARES, MSG_OTHERS */
 	} u;
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fair.h"
+#include "msg.h"
 
 #define CAP	4
 
@@ -567,6 +568,98 @@ START_TEST(test_disabled_admits_all)
 }
 END_TEST
 
+/* A worker's busiest sources, for the authority: sorted, bounded, masked. */
+START_TEST(test_report_busiest)
+{
+	struct fair_slot *a[3], *b[1], *c[2];
+	struct msg_share e[2];
+	int		 o[6];
+	size_t		 i;
+
+	for (i = 0; i < 3; i++)
+		a[i] = fair_take(addr("10.0.0.2"), &o[i], 0);
+	b[0] = fair_take(addr("10.0.0.3"), &o[3], 0);
+	for (i = 0; i < 2; i++)
+		c[i] = fair_take(addr("2001:db8::1"), &o[4 + i], 0);
+	ck_assert_uint_eq(fair_report(e, 2), 2);
+	ck_assert_uint_eq(e[0].family, 4);
+	ck_assert_uint_eq(e[0].count, 3);
+	ck_assert_uint_eq(e[0].addr[3], 2);
+	ck_assert_uint_eq(e[1].family, 6);
+	ck_assert_uint_eq(e[1].count, 2);
+	ck_assert_uint_eq(e[1].addr[15], 0);	/* a /64 */
+	for (i = 0; i < 3; i++)
+		fair_release(a[i]);
+	fair_release(b[0]);
+	for (i = 0; i < 2; i++)
+		fair_release(c[i]);
+	ck_assert_uint_eq(fair_report(e, 2), 0);
+}
+END_TEST
+
+/*
+ * hostile.sh's lost secrets: an honest burst lands mostly on one worker,
+ * its connections wait for handshake turns (young, not evictable) and fill
+ * the room, while the hammer's, as many here, are young too. Alone, this
+ * worker sees the burst as the heaviest: its newcomer is refused and the
+ * hammer's newcomer closes the burst's waiter. Told that the hammer holds
+ * 300 more in the other workers, the burst's newcomer takes one of the
+ * hammer's slots (young: the hammer is bigger everywhere), and the
+ * hammer's newcomer is refused instead.
+ */
+START_TEST(test_others_decide)
+{
+	struct fair_slot *h[24], *k[40];
+	int		 oh[24], ok[40];
+	struct msg_share e;
+	void		*victim;
+	size_t		 i;
+
+	fair_shutdown();
+	cf.max_slots = 64;
+	cf.max_room = 16;
+	cf.silent_ms = cf.grace_ms = 1000;
+	fair_init(NULL, &cf, grant);
+	for (i = 0; i < 24; i++) {
+		h[i] = fair_take(addr("10.0.0.2"), &oh[i], 50);
+		fair_stage(h[i], FAIR_ST_HSWAIT);
+	}
+	for (i = 0; i < 40; i++) {
+		k[i] = fair_take(addr("10.0.0.4"), &ok[i], 50);
+		fair_stage(k[i], i < 20 ? FAIR_ST_HANDSHAKE : FAIR_ST_HSWAIT);
+	}
+	for (i = 0; i < fair_room_size(); i++)
+		ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 100,
+		    &victim), FAIR_QUEUED);
+	/* This worker's view alone. */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 100, &victim),
+	    FAIR_REFUSE);
+	ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 100, &victim),
+	    FAIR_QUEUED);		/* in place of the burst's newest waiter */
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 2);
+	/* The authority's sums: the hammer is big elsewhere too. */
+	memset(&e, 0, sizeof(e));
+	e.family = 4;
+	e.addr[0] = 10;
+	e.addr[3] = 4;
+	e.count = 300;
+	fair_others(&e, 1);
+	ck_assert_int_eq(fair_admit(addr("10.0.0.2"), SALEN, -1, 100, &victim),
+	    FAIR_EVICT);
+	ck_assert_ptr_eq(victim, &ok[20]);	/* the oldest queued for a turn */
+	fair_stage(k[20], FAIR_ST_LATE);	/* as if it were gone */
+	ck_assert_int_eq(fair_admit(addr("10.0.0.4"), SALEN, -1, 100, &victim),
+	    FAIR_REFUSE);
+	ck_assert_uint_eq(fair_counted[FAIR_R_SOURCE_SHARE], 3);
+	fair_room_close();
+	for (i = 0; i < 24; i++)
+		fair_release(h[i]);
+	for (i = 0; i < 40; i++)
+		fair_release(k[i]);
+	ck_assert_uint_eq(fair_sources(), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -590,6 +683,8 @@ main(void)
 	tcase_add_test(tc, test_full_room_takes_silent_slot);
 	tcase_add_test(tc, test_full_room_heaviest_by_real_weight);
 	tcase_add_test(tc, test_disabled_admits_all);
+	tcase_add_test(tc, test_report_busiest);
+	tcase_add_test(tc, test_others_decide);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

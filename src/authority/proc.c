@@ -54,6 +54,8 @@ struct worker {
 	int			 slot_reported;	/* this slot's first worker reported */
 	int			 hello;		/* this process has reported in */
 	struct msg_stats	 stats;		/* as last reported */
+	struct msg_share	 shares[MSG_SHARES_MAX]; /* its MSG_SHARES, last */
+	uint8_t			 nshares;
 	size_t			 rlen;
 	uint8_t			 rbuf[PROC_RBUF];	/* never a secret */
 };
@@ -151,6 +153,7 @@ proc_lost(struct worker *w)
 	lost = park_worker_gone(w->index);
 	metric_active -= (int64_t)w->stats.active;
 	memset(&w->stats, 0, sizeof(w->stats));
+	w->nshares = 0;
 	metric_inc(M_WORKER_DIED);
 	metric_workers--;
 	if (up < PROC_FAST_DEATH_MS) {
@@ -219,6 +222,49 @@ proc_go_all(void)
 			proc_go(&proc_w[i]);
 }
 
+/*
+ * A worker's busiest sources: keep them, and answer with what the other
+ * workers last said of the same sources, so that it judges shares on what
+ * a source holds everywhere (fair.c). Bounded: MSG_SHARES_MAX sources a
+ * report, sums saturated. A lying worker can skew the shares of the
+ * sources it names (make one look big everywhere), nothing more: it could
+ * already drop every connection it accepts.
+ */
+static void
+proc_shares(struct worker *w, const struct msg *m)
+{
+	struct msg	 o;
+	const struct msg_share *a, *b;
+	uint64_t	 sum;
+	unsigned	 j;
+	size_t		 i, k;
+
+	w->nshares = m->u.shares.n;
+	memcpy(w->shares, m->u.shares.e, w->nshares * sizeof(w->shares[0]));
+	memset(&o, 0, sizeof(o));
+	o.type = MSG_OTHERS;
+	for (i = 0; i < w->nshares; i++) {
+		a = &w->shares[i];
+		sum = 0;
+		for (j = 0; j < proc_cfg.nworkers; j++) {
+			if (&proc_w[j] == w)
+				continue;
+			for (k = 0; k < proc_w[j].nshares; k++) {
+				b = &proc_w[j].shares[k];
+				if (b->family == a->family &&
+				    memcmp(b->addr, a->addr, 16) == 0)
+					sum += b->count;
+			}
+		}
+		if (sum == 0)
+			continue;
+		o.u.shares.e[o.u.shares.n] = *a;
+		o.u.shares.e[o.u.shares.n++].count = sum > MSG_SHARE_COUNT_MAX ?
+		    MSG_SHARE_COUNT_MAX : (uint32_t)sum;
+	}
+	proc_send(w->index, &o);
+}
+
 static int
 proc_handle(struct worker *w, const struct msg *m, const char **why)
 {
@@ -243,6 +289,9 @@ proc_handle(struct worker *w, const struct msg *m, const char **why)
 		return (park_done(w->index, m, why));
 	case MSG_STATS:
 		return (proc_stats(w, &m->u.stats, why));
+	case MSG_SHARES:
+		proc_shares(w, m);
+		return (0);
 	}
 	*why = "unexpected message";
 	return (-1);

@@ -7,8 +7,9 @@
  * resumes as connections end. With fair shares (fair.c) the cap does not
  * stop accepting: each connection is looked at, then served, served in
  * place of an over-share source's, kept waiting, or refused. Its shares are
- * this worker's: exact per source when one source always reaches the same
- * worker (see listen.c's steering), approximate otherwise.
+ * this worker's, judged on what each source holds in every worker as the
+ * authority last summed it (fair_others); exact per source when one source
+ * always reaches the same worker (see listen.c's steering).
  */
 #include "config.h"
 
@@ -172,6 +173,11 @@ acc_admit(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	void	*victim;
 
+	/* Slots freed in this round go to the waiters first (acc_conn_closed
+	 * hands them out only from the loop, after this batch): a room kept
+	 * full meanwhile would refuse newcomers below the cap. */
+	if (fair_waiting() > 0 && fair_free() > 0)
+		acc_drain();
 	switch (fair_admit(sa, len, fd, acc_now_ms(), &victim)) {
 	case FAIR_ADMIT:
 	case FAIR_EVICT:

@@ -33,6 +33,12 @@
  * So a lone source gets every slot and a backlog, as before, and a rack
  * behind one NAT is served at full speed.
  *
+ * Across workers: each reports its busiest sources to the authority, which
+ * answers with the other workers' counts of them (fair_report,
+ * fair_others); the max-min comparison and a full room's weight add them,
+ * so that a burst landing mostly on one worker is not taken there for the
+ * biggest source.
+ *
  * Handshake turns. At most max_handshakes handshakes run at once; with A
  * sources running or wanting one, a source may start one only under
  * ceil(max / A) while another source waits; queued ones are granted round-
@@ -55,6 +61,7 @@
 
 #include "fair.h"
 #include "log.h"
+#include "msg.h"
 #include "xmalloc.h"
 
 struct fair_key {
@@ -87,6 +94,7 @@ struct fair_src {
 	size_t			 nhsq;		/* handshakes queued */
 	size_t			 nwait;		/* in the room */
 	size_t			 nsilent;	/* slots before their version line */
+	size_t			 others;	/* slots + waiters in the other workers */
 	uint8_t			 in_ring;
 	uint64_t		 tried;		/* fair_next's pass that asked it */
 };
@@ -128,6 +136,8 @@ static size_t		 fair_nroom;
 static uint64_t		 fair_pass;
 static uint64_t		 fair_next_since; /* the waiter fair_next handed out */
 static struct fair_tally fair_tally[FAIR_R__COUNT];
+static struct msg_share	 fair_oth[MSG_SHARES_MAX]; /* the authority's last sums */
+static size_t		 fair_noth;
 static uint64_t		 fair_iv_start;
 static struct event	*fair_log_ev;
 
@@ -188,6 +198,32 @@ fair_hash_of(const struct fair_key *k)
 	return ((size_t)(h ^ (h >> 31)) & fair_hmask);
 }
 
+/* The source of key k, or NULL. */
+static struct fair_src *
+fair_src_find(const struct fair_key *k)
+{
+	struct fair_src	*s;
+
+	for (s = fair_hash[fair_hash_of(k)]; s != NULL; s = s->next)
+		if (memcmp(&s->key, k, sizeof(*k)) == 0)
+			return (s);
+	return (NULL);
+}
+
+/* What the other workers hold of source k, as the authority last said:
+ * also for a source gone here and back since, or not here yet. */
+static size_t
+fair_others_of(const struct fair_key *k)
+{
+	size_t	 i;
+
+	for (i = 0; i < fair_noth; i++)
+		if (fair_oth[i].family == (k->family == AF_INET ? 4 : 6) &&
+		    memcmp(fair_oth[i].addr, k->addr, 16) == 0)
+			return (fair_oth[i].count);
+	return (0);
+}
+
 /* The source of sa, created if create and missing. */
 static struct fair_src *
 fair_src_get(const struct sockaddr *sa, int create)
@@ -205,6 +241,7 @@ fair_src_get(const struct sockaddr *sa, int create)
 		return (NULL);
 	s = xcalloc(1, sizeof(*s));
 	s->key = k;
+	s->others = fair_others_of(&k);
 	TAILQ_INIT(&s->slots);
 	TAILQ_INIT(&s->hsq);
 	s->next = fair_hash[h];
@@ -301,6 +338,7 @@ fair_shutdown(void)
 	struct fair_src	*s;
 
 	fair_room_close();
+	fair_noth = 0;
 	if (fair_log_ev != NULL)
 		event_free(fair_log_ev);
 	fair_log_ev = NULL;
@@ -356,11 +394,15 @@ fair_biggest(void)
  * one of them, bigger there than the flooder it took its slots from.
  */
 static struct fair_slot *
-fair_victim(struct fair_src *s, uint64_t now)
+fair_victim(struct fair_src *s, uint64_t now, int young)
 {
 	struct fair_slot *sl, *best = NULL;
 	uint64_t	 first = fair_cf.silent_ms < fair_cf.grace_ms ?
 			    fair_cf.silent_ms : fair_cf.grace_ms;
+
+	if (young)	/* as if every connection were old */
+		now += fair_cf.silent_ms > fair_cf.grace_ms ?
+		    fair_cf.silent_ms : fair_cf.grace_ms;
 
 	TAILQ_FOREACH(sl, &s->slots, entry) {
 		if (sl->since + first > now)
@@ -378,18 +420,55 @@ fair_victim(struct fair_src *s, uint64_t now)
 	return (best);
 }
 
-/* A connection to close for s (holding have): of the biggest source with
- * one to give that holds at least two more than s. */
+/* What s holds in every worker: here, and as the others last said. */
+static size_t
+fair_global(const struct fair_src *s, size_t here)
+{
+	return (here + (s != NULL ? s->others : 0));
+}
+
+/* The same for a newcomer's address, whose source may not be here. */
+static size_t
+fair_global_sa(const struct fair_src *s, const struct sockaddr *sa, size_t here)
+{
+	struct fair_key	 k;
+
+	if (s != NULL || sa == NULL)
+		return (fair_global(s, here));
+	fair_key_of(sa, &k);
+	return (here + fair_others_of(&k));
+}
+
+/*
+ * A connection of t to close for s (holding mine everywhere). Young ones
+ * too when the other workers say that t holds more than twice as much as
+ * s across them all: the grace protects a burst that is big in one worker
+ * only, and the authority's sums show which source is big everywhere.
+ * Twice: the sums are up to 50 ms old, and a burst that is going through
+ * must not lose young connections to a source about its size (others is
+ * 0 with one worker: no change).
+ */
 static struct fair_slot *
-fair_bigger_victim(struct fair_src *s, size_t have, uint64_t now)
+fair_victim_for(struct fair_src *t, size_t mine, uint64_t now)
+{
+	return (fair_victim(t, now, t->others > 0 &&
+	    2 * mine + 1 < fair_global(t, t->nslots + t->nwait)));
+}
+
+/* A connection to close for s (holding mine, counting what it holds in
+ * the other workers): of the biggest source with one to give that holds
+ * at least two more than s, counted the same way. */
+static struct fair_slot *
+fair_bigger_victim(struct fair_src *s, size_t mine, uint64_t now)
 {
 	struct fair_src	*t, *best = NULL;
 	struct fair_slot *v, *bestv = NULL;
 
 	TAILQ_FOREACH(t, &fair_all, all)
-		if (t != s && have + 1 < t->nslots &&
-		    (best == NULL || t->nslots > best->nslots) &&
-		    (v = fair_victim(t, now)) != NULL) {
+		if (t != s && mine + 1 < fair_global(t, t->nslots) &&
+		    (best == NULL || fair_global(t, t->nslots) >
+		    fair_global(best, best->nslots)) &&
+		    (v = fair_victim_for(t, mine, now)) != NULL) {
 			best = t;
 			bestv = v;
 		}
@@ -421,11 +500,11 @@ fair_nwith(const struct fair_src *s)
 }
 
 /*
- * At the cap: a connection of s (NULL: new source) may take a slot by
- * evicting *victim; or it may replace a stale peer. NULL: neither.
+ * At the cap: a connection of s (NULL: new source, from sa) may take a slot
+ * by evicting *victim; or it may replace a stale peer. NULL: neither.
  */
 static struct fair_slot *
-fair_make_room(struct fair_src *s, uint64_t now)
+fair_make_room(struct fair_src *s, const struct sockaddr *sa, uint64_t now)
 {
 	struct fair_src	*big;
 	struct fair_slot *v;
@@ -435,7 +514,7 @@ fair_make_room(struct fair_src *s, uint64_t now)
 	big = fair_biggest();
 	/* Max-min: after the move s still holds no more than the source it
 	 * takes from; the biggest that has a connection to give. */
-	if ((v = fair_bigger_victim(s, have, now)) != NULL)
+	if ((v = fair_bigger_victim(s, fair_global_sa(s, sa, have), now)) != NULL)
 		return (v);
 	if ((v = fair_stale(s, now)) != NULL)
 		return (v);
@@ -449,7 +528,7 @@ fair_make_room(struct fair_src *s, uint64_t now)
 static size_t
 fair_weight_max(const struct fair_src *s)
 {
-	return (s->nsilent + s->nwait);
+	return (s->nsilent + s->nwait + s->others);
 }
 
 /*
@@ -462,7 +541,7 @@ static size_t
 fair_weight(const struct fair_src *s, uint64_t now)
 {
 	const struct fair_slot *sl;
-	size_t		 n = s->nwait, left = s->nsilent;
+	size_t		 n = s->nwait + s->others, left = s->nsilent;
 
 	TAILQ_FOREACH(sl, &s->slots, entry) {
 		if (left == 0 || sl->since + fair_cf.silent_ms > now)
@@ -519,7 +598,7 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 		return (FAIR_ADMIT);
 	s = fair_src_get(sa, 0);
 	if (fair_nslots >= fair_cf.max_slots &&	/* else: the room drains first */
-	    (v = fair_make_room(s, now)) != NULL) {
+	    (v = fair_make_room(s, sa, now)) != NULL) {
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
@@ -534,7 +613,7 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 	 * line. A burst of honest peers, which go through in milliseconds,
 	 * weighs its waiters only; a holder of silent connections, all it
 	 * holds, though it waits for nothing. */
-	mine = s != NULL ? fair_weight(s, now) : 0;
+	mine = s != NULL ? fair_weight(s, now) : fair_global_sa(NULL, sa, 0);
 	TAILQ_FOREACH(t, &fair_all, all)
 		if (t != s && (heavy == NULL || fair_weight_max(t) > most) &&
 		    (w = fair_weight(t, now)) >= most) {
@@ -553,7 +632,8 @@ fair_admit(const struct sockaddr *sa, socklen_t salen, int fd, uint64_t now,
 		return (FAIR_QUEUED);
 	}
 	if (heavy != NULL && most > mine + 1 &&
-	    (v = fair_victim(heavy, now)) != NULL) {
+	    (v = fair_victim_for(heavy, fair_global_sa(s, sa, s != NULL ?
+	    s->nslots + s->nwait : 0), now)) != NULL) {
 		*victim = v->owner;
 		return (FAIR_EVICT);
 	}
@@ -584,7 +664,7 @@ fair_next(uint64_t now, int *fd, struct sockaddr_storage *ss, socklen_t *salen,
 			if (s->tried == fair_pass)
 				continue;
 			s->tried = fair_pass;
-			v = fair_make_room(s, now);
+			v = fair_make_room(s, NULL, now);
 		}
 		if (v == NULL)
 			return (0);
@@ -867,6 +947,55 @@ fair_log_flush(uint64_t now)
 	fair_iv_start = now;
 }
 
+size_t
+fair_report(struct msg_share *e, size_t max)
+{
+	struct fair_src	*s;
+	size_t		 n = 0, i, c;
+
+	/* The busiest max, kept sorted (max is small). */
+	TAILQ_FOREACH(s, &fair_all, all) {
+		c = s->nslots + s->nwait;
+		if (c == 0 || (n == max && c <= e[n - 1].count))
+			continue;
+		if (c > MSG_SHARE_COUNT_MAX)
+			c = MSG_SHARE_COUNT_MAX;
+		i = n < max ? n++ : n - 1;
+		for (; i > 0 && e[i - 1].count < c; i--)
+			e[i] = e[i - 1];
+		e[i].family = s->key.family == AF_INET ? 4 : 6;
+		memcpy(e[i].addr, s->key.addr, 16);
+		e[i].count = (uint32_t)c;
+	}
+	return (n);
+}
+
+void
+fair_others(const struct msg_share *e, size_t n)
+{
+	struct fair_src	*s;
+	struct fair_key	 k;
+	size_t		 i;
+
+	if (fair_hash == NULL)
+		return;
+	if (n > MSG_SHARES_MAX)
+		n = MSG_SHARES_MAX;
+	memcpy(fair_oth, e, n * sizeof(*e));
+	fair_noth = n;
+	TAILQ_FOREACH(s, &fair_all, all)
+		s->others = 0;
+	/* Kept in fair_oth too: a source gone here and back meanwhile
+	 * gets its count again (fair_src_get). */
+	for (i = 0; i < n; i++) {
+		memset(&k, 0, sizeof(k));
+		k.family = e[i].family == 4 ? AF_INET : AF_INET6;
+		memcpy(k.addr, e[i].addr, 16);
+		if ((s = fair_src_find(&k)) != NULL)
+			s->others = e[i].count;
+	}
+}
+
 void
 fair_source_format(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -906,6 +1035,13 @@ size_t
 fair_waiting(void)
 {
 	return (fair_nroom);
+}
+
+size_t
+fair_free(void)
+{
+	return (fair_nslots < fair_cf.max_slots ?
+	    fair_cf.max_slots - fair_nslots : 0);
 }
 
 size_t

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 struct event_base;
+struct msg_share;
 
 #define FAIR_ROOM	16	/* the least room for connections accepted at the cap */
 
@@ -91,6 +92,12 @@ void	 fair_log_flush(uint64_t now_ms);
 const char *fair_reason_name(enum fair_reason);
 extern uint64_t fair_counted[FAIR_R__COUNT];
 
+/* Shares across workers (the authority sums the workers' reports): the
+ * busiest max sources here, by slots + waiters; returns how many. */
+size_t	 fair_report(struct msg_share *, size_t max);
+/* What the other workers hold of these sources (replaces the last). */
+void	 fair_others(const struct msg_share *, size_t n);
+
 /* The source of an address as "10.0.0.0/32" or "2001:db8::/64". */
 void	 fair_source_format(const struct sockaddr *, char *, size_t);
 /* For tests and stats: slots held by sa's source, handshakes it runs, sources. */
@@ -98,6 +105,8 @@ size_t	 fair_source_slots(const struct sockaddr *);
 size_t	 fair_source_handshakes(const struct sockaddr *);
 size_t	 fair_sources(void);
 size_t	 fair_waiting(void);
+/* Slots free right now (below the cap). */
+size_t	 fair_free(void);
 /* How many connections the room holds: max_slots / 4, at least FAIR_ROOM. */
 size_t	 fair_room_size(void);
 

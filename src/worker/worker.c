@@ -37,10 +37,13 @@
 #define WORKER_FD_RESERVE	16	/* channel, logs, TLS's own */
 #define WORKER_OUT_MAX		(8 << 20)	/* the authority stopped reading */
 #define WORKER_STATS_MS		100	/* counters reach the authority this soon */
+#define WORKER_SHARES_MS	50	/* per-source counts, for shares across workers */
 
 static struct event_base *worker_base;
 static struct bufferevent *worker_bev;
 static struct event	*worker_rev, *worker_stats_ev;
+static struct event	*worker_shares_ev;
+static size_t		 worker_shares_last;	/* sources in the last report */
 static int		 worker_fd = -1;
 static uint8_t		 worker_rbuf[2 * MSG_FRAME_MAX];	/* may hold a secret */
 static uint8_t		 worker_obuf[16384];	/* frames of this round, no secret */
@@ -174,6 +177,21 @@ worker_stats_cb(evutil_socket_t fd, short what, void *arg)
 	worker_send(&m);
 }
 
+/* Our busiest sources, to the authority, which answers MSG_OTHERS; an
+ * empty report once, then none while there is nothing to say. */
+static void
+worker_shares_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct msg	 m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_SHARES;
+	m.u.shares.n = (uint8_t)fair_report(m.u.shares.e, MSG_SHARES_MAX);
+	if (m.u.shares.n > 0 || worker_shares_last > 0)
+		worker_send(&m);
+	worker_shares_last = m.u.shares.n;
+}
+
 void
 worker_stats_changed(void)
 {
@@ -205,7 +223,9 @@ worker_read(evutil_socket_t fd, short what, void *arg)
 	worker_rlen += (size_t)n;
 	while (off < worker_rlen && (r = msg_decode(worker_rbuf + off,
 	    worker_rlen - off, 0, &m, &why)) > 0) {
-		if (m.type != MSG_GO)
+		if (m.type == MSG_OTHERS)
+			fair_others(m.u.shares.e, m.u.shares.n);
+		else if (m.type != MSG_GO)
 			conn_answer(&m);
 		else if (!worker_accepting) {
 			worker_accepting = 1;
@@ -367,6 +387,13 @@ worker_main(int argc, char **argv)
 	fc.max_room = worker_nofile > cap + 2 * WORKER_FD_RESERVE ?
 	    worker_nofile - cap - 2 * WORKER_FD_RESERVE : 1;
 	fair_init(worker_base, &fc, conn_hs_grant);
+	if (fc.enabled) {
+		struct timeval	 tv = { 0, WORKER_SHARES_MS * 1000 };
+
+		worker_shares_ev = event_new(worker_base, -1, EV_PERSIST,
+		    worker_shares_cb, NULL);
+		event_add(worker_shares_ev, &tv);
+	}
 	/* "Ready": the authority answers MSG_GO once it can decide. */
 	worker_cap = cap;
 	worker_stats_cb(-1, 0, NULL);
@@ -384,6 +411,8 @@ worker_main(int argc, char **argv)
 	close(worker_fd);
 	event_free(worker_rev);
 	event_free(worker_stats_ev);
+	if (worker_shares_ev != NULL)
+		event_free(worker_shares_ev);
 	event_free(worker_flush_ev);
 	worker_flush_ev = NULL;
 	for (i = 0; i < 2; i++)

@@ -30,8 +30,8 @@ srcs() {
 	proto)		echo "src/worker/proto.c" ;;
 	duration)	echo "lib/duration.c" ;;
 	keyid)		echo "lib/keyid.c" ;;
-	keytab)		echo "src/authority/keytab.c $LIB" ;;
-	import)		echo "clients/import.c src/authority/keytab.c $LIB" ;;
+	keytab)		echo "src/authority/keytab.c src/authority/secmem.c $LIB" ;;
+	import)		echo "clients/import.c src/authority/keytab.c src/authority/secmem.c $LIB" ;;
 	state|control)	echo "$DAEMON" ;;
 	client)		echo "clients/client-pgp.c $LIB" ;;
 	msg)		echo "src/msg.c $LIB" ;;
