@@ -683,6 +683,7 @@ parent_fleet_stop(void)
 {
 	if (!fleet_enabled())
 		return;
+	audit_store_stop();
 	fapprove_shutdown();
 	fregistry_shutdown();
 }

@@ -34,6 +34,7 @@ static struct etcd	*as_etcd;
 static char		*as_prefix;
 static unsigned long long as_seq, as_dropped, as_failed;
 static int		 as_down;	/* the last put failed: said once */
+static int		 as_stopped;	/* exit: nothing new goes to etcd */
 
 static void	 as_next(void);
 
@@ -72,7 +73,7 @@ as_next(void)
 {
 	struct aline	*a;
 
-	while (!as_busy && (a = STAILQ_FIRST(&as_queue)) != NULL) {
+	while (!as_busy && !as_stopped && (a = STAILQ_FIRST(&as_queue)) != NULL) {
 		as_busy = 1;
 		if (etcd_put(as_etcd, a->key, a->line, strlen(a->line), 0,
 		    as_done, NULL) == 0)
@@ -115,6 +116,43 @@ as_sink(const char *line, void *arg)
 	STAILQ_INSERT_TAIL(&as_queue, a, entry);
 	as_n++;
 	as_next();
+}
+
+/*
+ * Exit: drop the lines not yet sent (counted in the log line) and start
+ * nothing new; the put in flight, if any, ends by itself before the
+ * handle is freed (fleet_stop waits for it).
+ */
+void
+audit_store_stop(void)
+{
+	struct aline	*a, *keep = NULL;
+	size_t		 dropped = 0;
+
+	if (as_etcd == NULL || as_stopped)
+		return;
+	as_stopped = 1;
+	audit_set_sink(NULL, NULL);
+	if (as_busy)	/* the head is in flight: as_done frees it */
+		if ((keep = STAILQ_FIRST(&as_queue)) != NULL)
+			STAILQ_REMOVE_HEAD(&as_queue, entry);
+	while ((a = STAILQ_FIRST(&as_queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&as_queue, entry);
+		free(a->key);
+		free(a->line);
+		free(a);
+		dropped++;
+	}
+	as_n = 0;
+	if (keep != NULL) {
+		STAILQ_INSERT_HEAD(&as_queue, keep, entry);
+		as_n = 1;
+	}
+	if (dropped > 0)
+		log_warnx("audit: %zu operator lines not written to the store "
+		    "at exit (they are in the local audit log)", dropped);
+	free(as_prefix);
+	as_prefix = NULL;
 }
 
 void

@@ -40,6 +40,8 @@ const char *audit_server_id(void);
 void	 audit_set_sink(void (*fn)(const char *line, void *), void *arg);
 /* A sink that puts each operator line under PREFIX/audit/ (audit-store.c). */
 void	 audit_store_init(struct etcd *, const char *prefix);
+/* Exit, before the handle is freed: queued lines dropped, none started. */
+void	 audit_store_stop(void);
 
 /* One operator action on one client (client NULL: none, e.g. reload); args
  * may be NULL and is stolen; error NULL means it succeeded. */

@@ -1280,13 +1280,15 @@ fleet_stop(void)
 		event_free(fl_flush_ev);
 	fl_coalesce_ev = fl_probe_ev = fl_flush_ev = NULL;
 	evutil_gettimeofday(&t0, NULL);
-	while (fl_pending > 0 && fl_base != NULL &&
+	/* Ours, and the registry's, approvals' and audit's on the handle. */
+	while ((fl_pending > 0 || etcd_inflight(fl_etcd) > 0) &&
+	    fl_base != NULL &&
 	    fl_elapsed_ms(&t0) < FLEET_TOTAL_MS + 500)
 		if (event_base_loop(fl_base, EVLOOP_ONCE) == -1)
 			break;
-	if (fl_pending > 0)
+	if (etcd_inflight(fl_etcd) > 0)
 		log_warnx("store: %zu requests still in flight at exit",
-		    fl_pending);
+		    etcd_inflight(fl_etcd));
 	etcd_free(fl_etcd);
 	fl_etcd = NULL;
 	json_decref(fl_kv);

@@ -40,6 +40,7 @@ TAILQ_HEAD(etcd_reqs, etcd_req);
 
 struct etcd {
 	struct event_base *base;
+	size_t		 inflight;	/* requests whose callback is owed */
 	struct etcd_url	 url;
 	size_t		 cur;		/* endpoint that answered last */
 	int		 total_ms, attempt_ms;
@@ -824,6 +825,7 @@ req_finish(struct etcd_req *q, struct etcd_result *r)
 	free(q->body);
 	free(q->lasterr);
 	free(q->liveerr);
+	q->e->inflight--;
 	q->cb(r, q->arg);
 	free(q);
 }
@@ -1103,8 +1105,15 @@ req_start(struct etcd *e, enum req_kind kind, const char *path, char *body,
 	d.tv_sec = e->total_ms / 1000;
 	d.tv_usec = (e->total_ms % 1000) * 1000;
 	timeradd(&now, &d, &q->deadline);
+	e->inflight++;
 	req_attempt(q);
 	return (0);
+}
+
+size_t
+etcd_inflight(const struct etcd *e)
+{
+	return (e != NULL ? e->inflight : 0);
 }
 
 /* json_pack + dump; NULL when out of memory. */

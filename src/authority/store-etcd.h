@@ -97,6 +97,8 @@ struct etcd *etcd_new_opts(struct event_base *, const char *url,
 int	 etcd_attach(struct etcd *, struct event_base *, char **errstr);
 /* How many times a token was obtained (re-authentications included). */
 unsigned long etcd_auth_count(const struct etcd *);
+/* Requests whose callback is still owed: etcd_free wants none. */
+size_t	 etcd_inflight(const struct etcd *);
 void	 etcd_free(struct etcd *);
 const char *etcd_prefix(const struct etcd *);
 /* Whole-operation deadline and per-attempt timeout, in ms (4000, 1500). */
