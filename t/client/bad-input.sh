@@ -30,9 +30,19 @@ evil() {
 	"$EVIL" "$@" >"$TC_TMP/evil.port" 2>"$TC_TMP/evil.log" &
 	TC_PIDS+=("$!")
 	EPID=$!
-	for _ in $(seq 50); do [ -s "$TC_TMP/evil.port" ] && break; sleep 0.1; done
+	# Bounded by 30 s, not 5: an ASan build on a busy 2-core CI machine
+	# once took longer than 5 s to print its port.
+	for _ in $(seq 300); do
+		[ -s "$TC_TMP/evil.port" ] && break
+		kill -0 "$EPID" 2>/dev/null || break
+		sleep 0.1
+	done
 	EPORT=$(cat "$TC_TMP/evil.port")
-	[ -n "$EPORT" ] || tc_fail "evil server did not start"
+	if [ -z "$EPORT" ]; then
+		cat "$TC_TMP/evil.log" >&2
+		kill -0 "$EPID" 2>/dev/null && tc_fail "evil server $*: no port in 30 s"
+		tc_fail "evil server $*: exited before printing its port"
+	fi
 }
 evil_stop() { { kill "$EPID"; wait "$EPID"; } 2>/dev/null; }
 # expect WHAT PATTERN: the last client run failed cleanly with PATTERN.
