@@ -9,7 +9,8 @@
 #    file; mandos-storm spread over the three (one storm per server, each
 #    COUNT/3 handshakes of its own third of CLIENTS keys, CONC/3 in
 #    flight, at once), the fleet's rate the sum of the three. Store and
-#    file runs interleaved REPEAT times: medians, ratio, the servers' CPU
+#    file runs interleaved REPEAT times in ABBA order: medians, ratio, the
+#    median of each run's own store/file ratio, the servers' CPU
 #    per handshake, the etcd members' CPU per handshake in either mode,
 #    and the etcd requests per handshake from the three servers'
 #    mandos_store_requests_total.
@@ -106,7 +107,8 @@ etcd_ticks() { echo $(( $(ticks "${ETCD_PIDS[0]}") + $(ticks "${ETCD_PIDS[1]}") 
 es=0; ef=0
 # cpu_us TICKS0 TICKS1: server CPU per handshake of the run.
 cpu_us() { echo $(( ($2 - $1) * 1000000 / HZ / COUNT )); }
-for r in $(seq "$REPEAT"); do
+run_store() {
+	local k e t0
 	k=$(ticks3 "${SRV_PID[0]}" "${SRV_PID[1]}" "${SRV_PID[2]}")
 	e=$(etcd_ticks)
 	t0=$(now_ms)
@@ -114,11 +116,18 @@ for r in $(seq "$REPEAT"); do
 	ms=$((ms + $(now_ms) - t0))
 	cs+=("$(cpu_us "$k" "$(ticks3 "${SRV_PID[0]}" "${SRV_PID[1]}" "${SRV_PID[2]}")")")
 	es=$((es + $(etcd_ticks) - e))
+}
+run_file() {
+	local k e
 	k=$(ticks3 "${FPID[0]}" "${FPID[1]}" "${FPID[2]}")
 	e=$(etcd_ticks)
 	rf+=("$(storm3 "${FPORT[0]}" "${FPORT[1]}" "${FPORT[2]}")")
 	cf+=("$(cpu_us "$k" "$(ticks3 "${FPID[0]}" "${FPID[1]}" "${FPID[2]}")")")
 	ef=$((ef + $(etcd_ticks) - e))
+}
+for r in $(seq "$REPEAT"); do
+	# ABBA order: a steady drift of the machine's speed hits both alike.
+	if [ $((r % 2)) = 1 ]; then run_store; run_file; else run_file; run_store; fi
 	echo "  run $r: store ${rs[-1]}/s ${cs[-1]} us CPU/handshake, file ${rf[-1]}/s ${cf[-1]} us"
 done
 # Requests counted over the whole loop (the file storms too: the store
@@ -133,6 +142,11 @@ req, hs, ms = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 cs = [float(x) for x in sys.argv[6].split()]; cf = [float(x) for x in sys.argv[7].split()]
 ms_, mf = statistics.median(s), statistics.median(f)
 print("storm_rate (3 servers) median: store %.0f/s, file %.0f/s, ratio %.3f" % (ms_, mf, ms_ / mf))
+# Paired: each run's store against the file storm next to it; this shared
+# VM's speed drifts by up to 1.7x within a minute.
+print("paired (median of %d runs' own ratios): rate store/file %.3f, CPU file/store %.3f"
+      % (len(s), statistics.median(a / b for a, b in zip(s, f)),
+         statistics.median(b / a for a, b in zip(cs, cf))))
 print("server CPU per handshake median: store %.0f us, file %.0f us, ratio file/store %.3f"
       % (statistics.median(cs), statistics.median(cf), statistics.median(cf) / statistics.median(cs)))
 print("etcd requests of the 3 store servers: %d for %d handshakes = %.4f per handshake "

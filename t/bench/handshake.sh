@@ -364,6 +364,21 @@ print("default / reference priority: rate %.2f (target >= 1.10), per CPU second 
 for n in ("default", "reference"):
     print("mandosd / in-process limit, %s priority: rate %.2f (target >= 0.90), per CPU second %.2f"
           % (n, md[n]["rate"] / ip[n]["lim"], ip[n]["srv"] / md[n]["cpu"]))
+# Paired: each round's ratio from runs seconds apart, then their median.
+# This machine's speed drifts by up to 1.7x within a minute (a shared VM),
+# which moves a median of rates more than it moves a ratio of neighbours.
+def pairs(num, den):
+    return med(num(r) / den(r) for r in R)
+mdrow = lambda n, r: open(os.path.join(work, "md.%s.%d.row" % (n, r))).read().split()
+iprow = lambda n, r: json.load(open(os.path.join(work, "ip.%s.%d.json" % (n, r))))
+print("paired (median of the %d rounds' own ratios): default / reference rate %.2f,"
+      " per CPU second %.2f" % (repeat,
+      pairs(lambda r: float(mdrow("default", r)[0]), lambda r: float(mdrow("reference", r)[0])),
+      pairs(lambda r: float(mdrow("reference", r)[1]), lambda r: float(mdrow("default", r)[1]))))
+for n in ("default", "reference"):
+    print("paired: mandosd / in-process limit, %s priority: rate %.2f, per CPU second %.2f"
+          % (n, pairs(lambda r: float(mdrow(n, r)[0]), lambda r: iprow(n, r)["server_limit_rate"]),
+             pairs(lambda r: iprow(n, r)["server_cpu_us"], lambda r: float(mdrow(n, r)[1]))))
 if min(d["busy"], r["busy"]) < 0.8:
     # Measured 2026-12-02 at load 2-5: the same build's per-CPU-second
     # ratio came out 0.79, 0.82 and 1.14 in three runs.

@@ -1,6 +1,7 @@
 #!/bin/bash
 # workers.sh [COUNT]: all workers (one per CPU, mandosd's default) against
-# one worker, storm unpinned, interleaved A/B REPEAT (3) times; medians of:
+# one worker, storm unpinned, interleaved REPEAT (3) times in ABBA order;
+# medians, and medians of each round's own all/one ratios, of:
 #   handshakes/s (mandos-storm's rate, warm-up left out),
 #   server CPU per handshake: utime+stime over the storm, summed over every
 #     mandosd process (authority + workers, /proc/PID/stat), / completed,
@@ -21,7 +22,9 @@ port=$(free_port "${PORT:-20781}") || exit 2
 
 : >"$work/all" ; : >"$work/one"
 for i in $(seq "$REPEAT"); do
-	for cfg in all one; do
+	# ABBA order: a steady drift of the machine's speed hits both alike.
+	order="all one"; [ $((i % 2)) = 0 ] && order="one all"
+	for cfg in $order; do
 		if [ $cfg = all ]; then start_server "$port" || exit 2
 		else start_server "$port" --workers 1 || exit 2; fi
 		r=$(run_storm "$port") || die "storm: $(cat "$work/storm.json")"
@@ -47,4 +50,11 @@ print(f"medians ({sys.argv[4]} CPUs, storm unpinned):")
 print(f"  all workers: {a[0]:8.0f} handshakes/s  {a[1]:6.1f} us CPU/handshake  authority {a[2]:.1f}%")
 print(f"  one worker:  {o[0]:8.0f} handshakes/s  {o[1]:6.1f} us CPU/handshake  authority {o[2]:.1f}%")
 print(f"  all/one: rate {a[0]/o[0]:.2f}x (target >= 1.05), CPU/handshake {a[1]/o[1]:.2f}x (target <= 1.08), authority {a[2]:.1f}% (target < 5%)")
+# Paired: round i's all against round i's one (seconds apart), median of
+# those ratios; this shared VM's speed drifts by up to 1.7x in a minute.
+ra = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+ro = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+pr = st.median(x[0] / y[0] for x, y in zip(ra, ro))
+pc = st.median((x[3] / x[1]) / (y[3] / y[1]) for x, y in zip(ra, ro))
+print(f"  paired (median of {len(ra)} rounds' own ratios): rate {pr:.2f}x, CPU/handshake {pc:.2f}x")
 PY
