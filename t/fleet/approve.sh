@@ -57,13 +57,13 @@ real "${SRV_PORT[b]}" 60 &
 rp=$!
 wait_for 20 srv_pending b fa || fail "fa never waited for approval on b"
 t0=$(now_ms)
-srv_ctl a -A fa || fail "mandosctl -A on a"
+ctl a -A fa || fail "mandosctl -A on a"
 wait "$rp" || { tail -n 5 "$T/real.err"; fail "the real client waiting on b got nothing after -A on a"; }
 t1=$(now_ms)
 cmp -s "$T/real.out" "$T/secret.txt" || fail "the client printed something else than its secret"
 echo "  approval on a -> secret from b: $((t1 - t0)) ms (mandosctl, etcd, watch, client)"
 [ $((t1 - t0)) -lt 5000 ] || fail "approval took $((t1 - t0)) ms"
-grep -q "fleet: client fa approved on server a" "$T/b.log" || fail "b did not log the fleet approval"
+grep -q "fleet: client fa approved on server a" "$T/sb/log" || fail "b did not log the fleet approval"
 ok "a machine waiting on b got its secret after mandosctl -A on a"
 # 2. The decision is a key under a lease of approval_duration (3 s).
 v=$(ectl get /mandos-test/approvals/fa --print-value-only)
@@ -93,10 +93,10 @@ rp=$!
 wait_for 20 srv_pending b fa || fail "after approval_duration, fa did not wait again on b"
 ok "after approval_duration a new connection waits again"
 t0=$(now_ms)
-srv_ctl a -D fa || fail "mandosctl -D on a"
+ctl a -D fa || fail "mandosctl -D on a"
 # The real client retries after a refusal: the refusal logged on b is
 # what the denial did.
-wait_for 10 grep -q "result=denied client=fa" "$T/b.log" || fail "b did not refuse fa as denied"
+wait_for 10 grep -q "result=denied client=fa" "$T/sb/log" || fail "b did not refuse fa as denied"
 t1=$(now_ms)
 kill "$rp" 2>/dev/null; wait "$rp" 2>/dev/null
 [ ! -s "$T/real.out" ] || fail "denied on a: the client on b printed a secret"
@@ -110,12 +110,12 @@ wait_for 10 sh -c '[ -z "$(etcdctl --endpoints '"$ETCD_URLS"' get /mandos-test/a
 for i in 0 1 2; do etcd_kill_member "$i"; done
 srv_wait_log a "cannot renew this server's registration" 20 || fail "a never noticed the store was gone"
 t0=$(now_ms)
-if srv_ctl a -A fa >"$T/down.out" 2>&1; then fail "-A with the store down succeeded"; fi
+if ctl a -A fa >"$T/down.out" 2>&1; then fail "-A with the store down succeeded"; fi
 t1=$(now_ms)
 grep -q "unreachable" "$T/down.out" || fail "unclear error with the store down: $(cat "$T/down.out")"
 [ $((t1 - t0)) -lt 1000 ] || fail "-A with the store down took $((t1 - t0)) ms"
 echo "  -A with the store down: failed in $((t1 - t0)) ms: $(cat "$T/down.out")"
-srv_ctl a -v >/dev/null || fail "a stopped answering with the store down"
+ctl a -v >/dev/null || fail "a stopped answering with the store down"
 ok "with the store down a fleet approval fails at once, clearly"
 srv_stop a
 srv_stop b
