@@ -7,15 +7,8 @@
 # the store; the store's metrics are exposed and valid.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
-[ -x "$STORM" ] || skip "no $STORM"
 [ -x "$TCLIENT" ] || skip "no $TCLIENT"
-etcd_cluster_start
-
-make_table 3 s1 >"$T/a.json"
-"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
-srv_start 0
-srv_start 1
-srv_start 2
+fleet_up 3 3
 for i in 0 1 2; do
 	for c in 0 1 2; do
 		fetch "$i" "$c" s1
@@ -172,5 +165,5 @@ if command -v promtool >/dev/null 2>&1; then
 	ok "promtool accepts the metrics"
 elif [ "${CI:-}" = true ]; then fail "promtool missing in CI"; fi
 ok "mandos_store_up 1, mandos_store_revision $rev, mandos_store_requests_total $(metric 1 mandos_store_requests_total)"
-for i in 0 1 2; do srv_stop "$i"; done
+srv_stop_all
 ok "all servers stopped cleanly"
