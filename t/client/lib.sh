@@ -206,7 +206,8 @@ tc_client() {
 	    </dev/null >"$TC_TMP/out" 2>"$TC_TMP/err"
 }
 
-# Run the reference client once against $1 (ADDR:PORT) with key dir $KD.
+# Run the reference client once against $1 (ADDR:PORT) with key dir $KD,
+# for at most $2 seconds (20); it fails at its first retry (a refusal).
 tc_refclient() {
 	local log=$TC_TMP/refclient.log pid why=
 	mkdir -p "$TC_TMP/hooks"
@@ -216,7 +217,7 @@ tc_refclient() {
 	    --tls-pubkey="$KD/tls-pubkey.pem" --tls-privkey="$KD/tls-privkey.pem" \
 	    --retry=1 --debug </dev/null >"$TC_TMP/out" 2>"$log" &
 	pid=$!
-	for _ in $(seq 200); do
+	for _ in $(seq $(( ${2:-20} * 10 ))); do
 		kill -0 "$pid" 2>/dev/null || break
 		if grep -q 'Retrying in' "$log"; then why=retry; break; fi
 		sleep 0.1
