@@ -17,38 +17,26 @@
 # Environment: BUILD, PORT (first port tried, 20801), FREQ (sampling Hz,
 # 2000), STATE, INPROC, MANDOSD_ARGS, KEEP=1 (keep the temp dir).
 set -uo pipefail
-
-die() { echo "profile.sh: $*" >&2; exit 2; }
-BUILD=$(cd -- "${BUILD:-.}" && pwd) || die "no build dir"
-COUNT=${1:-8000}
-case $COUNT in ''|*[!0-9]*) die "usage: profile.sh [COUNT]";; esac
-FREQ=${FREQ:-2000}
-INPROC=${INPROC:-3000}
-STORM=$BUILD/clients/mandos-storm
-MANDOSD=$BUILD/src/mandosd
-[ -x "$STORM" ] && [ -x "$MANDOSD" ] || die "no mandosd or mandos-storm in $BUILD"
-for t in perf taskset ss python3; do
-	command -v $t >/dev/null || die "$t missing"
-done
-
-work=$(mktemp -d /tmp/bench-profile.XXXXXX) || die "mktemp"
-spid="" ppid_=""
+# die, the programs, $work, free_port, start_server/stop_server ($spid),
+# procs: t/bench/lib-procs.sh, shared with workers.sh and scale.sh.
+. "$(dirname "$0")/lib-procs.sh"
+bench_init profile "${1:-8000}"
+ppid_=""
 cleanup() {
 	[ -n "$ppid_" ] && kill -INT "$ppid_" 2>/dev/null && wait "$ppid_" 2>/dev/null
-	if [ -n "$spid" ]; then
-		kill -TERM "$spid" 2>/dev/null
-		wait "$spid" 2>/dev/null
-	fi
+	stop_server
 	[ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf -- "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-p=${PORT:-20801}
-while ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; do
-	p=$((p + 1))
-	[ $p -lt $((${PORT:-20801} + 50)) ] || die "no free port"
+case $COUNT in ''|*[!0-9]*) die "usage: profile.sh [COUNT]";; esac
+FREQ=${FREQ:-2000}
+INPROC=${INPROC:-3000}
+for t in perf taskset ss python3; do
+	command -v $t >/dev/null || die "$t missing"
 done
+
+p=$(free_port "${PORT:-20801}") || exit 2
 "$STORM" --make-table 1000 | python3 -c '
 import json, sys
 t = json.load(sys.stdin)
@@ -60,19 +48,11 @@ mkdir -p "$work/state"
 echo "load average at start: $(cat /proc/loadavg)" >&2
 
 # shellcheck disable=SC2086
-taskset -c 0 "$MANDOSD" --foreground --no-zeroconf --control '' \
-    --statedir "$statedir" --clients "$work/clients.json" --address ::1 \
-    --port "$p" --workers 1 ${MANDOSD_ARGS:-} 2>"$work/mandosd.log" &
-spid=$!
-for _ in $(seq 100); do
-	grep -q 'listening on' "$work/mandosd.log" && break
-	kill -0 "$spid" 2>/dev/null || break
-	sleep 0.1
-done
-grep -q 'listening on' "$work/mandosd.log" || { cat "$work/mandosd.log" >&2; die "mandosd did not start"; }
-wpids=$(cat /proc/"$spid"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . | paste -sd,)
-[ -n "$wpids" ] || die "no worker"
-perf record -q -o "$work/md.data" -F "$FREQ" -p "$spid,$wpids" >/dev/null 2>&1 &
+PIN="taskset -c 0" start_server "$p" --statedir "$statedir" --workers 1 \
+    ${MANDOSD_ARGS:-} || die "mandosd did not start"
+pids=$(procs "$spid" | tr ' ' '\n' | grep . | paste -sd,)
+[[ $pids == *,* ]] || die "no worker"
+perf record -q -o "$work/md.data" -F "$FREQ" -p "$pids" >/dev/null 2>&1 &
 ppid_=$!
 sleep 0.5
 taskset -c 1 "$STORM" --connect "[::1]:$p" --clients 1000 --concurrency 200 \
@@ -81,9 +61,7 @@ taskset -c 1 "$STORM" --connect "[::1]:$p" --clients 1000 --concurrency 200 \
 kill -INT "$ppid_"
 wait "$ppid_" 2>/dev/null
 ppid_=""
-kill -TERM "$spid"
-wait "$spid" 2>/dev/null
-spid=""
+stop_server
 perf record -q -o "$work/ip.data" -F "$FREQ" -- taskset -c 0 "$STORM" \
     --inproc "$INPROC" --clients 1000 --json >/dev/null 2>&1 || die "inproc failed"
 

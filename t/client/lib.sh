@@ -206,17 +206,19 @@ tc_client() {
 	    </dev/null >"$TC_TMP/out" 2>"$TC_TMP/err"
 }
 
-# Run the reference client once against $1 (ADDR:PORT) with key dir $KD.
+# Run the reference client once against $1 (ADDR:PORT) with key dir $KD,
+# for at most $2 seconds (20); it fails at its first retry (a refusal).
+# timeout bounds it even if this shell dies first.
 tc_refclient() {
-	local log=$TC_TMP/refclient.log pid why=
+	local log=$TC_TMP/refclient.log pid why= lim=${2:-20}
 	mkdir -p "$TC_TMP/hooks"
-	"$REF_CLIENT" --connect="$1" --interface=none \
+	timeout "$((lim + 2))" "$REF_CLIENT" --connect="$1" --interface=none \
 	    --network-hook-dir="$TC_TMP/hooks" \
 	    --pubkey="$KD/pubkey.txt" --seckey="$KD/seckey.txt" \
 	    --tls-pubkey="$KD/tls-pubkey.pem" --tls-privkey="$KD/tls-privkey.pem" \
 	    --retry=1 --debug </dev/null >"$TC_TMP/out" 2>"$log" &
 	pid=$!
-	for _ in $(seq 200); do
+	for _ in $(seq $((lim * 10))); do
 		kill -0 "$pid" 2>/dev/null || break
 		if grep -q 'Retrying in' "$log"; then why=retry; break; fi
 		sleep 0.1

@@ -8,24 +8,22 @@
 # number of lines that still count every refusal; SIGHUP after mv makes a
 # new file; a file that cannot be written costs the server nothing.
 . "${top_srcdir:-.}/t/ctl/lib.sh" || exit 99
+# The real Debian client and keygen: t/client/lib.sh's tc_refkeys and
+# tc_refclient, in this test's temp dir (no tc_init: lib.sh cleans up).
+REF_CLIENT=${REF_CLIENT:-$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)}
+. "$top_srcdir/t/client/lib.sh"
+TC_TMP=$T
 [ "$(id -u)" -eq 0 ] || skip "needs root (the real mandos-client)"
-REAL=$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)
-[ -n "$REAL" ] || skip "the real mandos-client is not installed"
-need_cmd mandos-keygen
+[ -x "$REF_CLIENT" ] || skip "the real mandos-client is not installed"
+[ -x "$REF_KEYGEN" ] || skip "mandos-keygen not installed"
 need_cmd gpg
 
 # The real client's keys and an entry for it, next to storm's clients.
-install -d -m 0700 "$T/keys"
-install -d -m 0755 "$T/hooks"
-TMPDIR=$T mandos-keygen --dir "$T/keys" --name real --force \
-    --length 2048 --sublength 2048 </dev/null >"$T/keygen.log" 2>&1 ||
-    { cat "$T/keygen.log"; fail "mandos-keygen"; }
-printf 'audit secret %s\n' "$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')" >"$T/real-secret.txt"
-TMPDIR=$T mandos-keygen --dir "$T/keys" --name real --passfile "$T/real-secret.txt" \
-    --no-ssh </dev/null >"$T/section" 2>"$T/keygen.log" ||
-    { cat "$T/keygen.log"; fail "mandos-keygen --passfile"; }
-kid=$(sed -n 's/^key_id = //p' "$T/section" | tr a-f A-F)
-b64=$(sed -n '/^secret =/,/^[^ ]/{/^    /{s/^ *//;p}}' "$T/section" | tr -d '\n')
+SECRET="audit secret $(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')" tc_refkeys "$T" real ||
+    fail "mandos-keygen"
+KD=$T/keys
+kid=$(tr a-f A-F <"$T/key_id")
+b64=$(cat "$T/secret.b64")
 [ ${#kid} -eq 64 ] && [ -n "$b64" ] || fail "cannot read mandos-keygen's output"
 
 SEED=audit
@@ -45,14 +43,6 @@ AUD=$T/log/audit.log
 start --audit-log "$AUD" --refusal-log-interval 1s --no-fair-share --control-group nogroup
 [ "$(stat -c %a "$AUD")" = 600 ] || fail "audit log mode $(stat -c %a "$AUD"), want 600"
 ok "the audit log is created 0600"
-
-real() {
-	timeout "$2" "$REAL" --connect="$1" --interface=none \
-	    --network-hook-dir="$T/hooks" --pubkey="$T/keys/pubkey.txt" \
-	    --seckey="$T/keys/seckey.txt" --tls-pubkey="$T/keys/tls-pubkey.pem" \
-	    --tls-privkey="$T/keys/tls-privkey.pem" --retry=1 \
-	    </dev/null >"$T/real.out" 2>"$T/real.err"
-}
 
 # audit_q PYTHON-EXPR: evaluated with L (every line, parsed); prints it.
 # Every line must be JSON, at most 4096 bytes, with an RFC 3339 UTC ms time.
@@ -130,8 +120,7 @@ ok "arguments past the line bound are cut; the line stays whole"
 # Approve (-A) a waiting client: the approval and the secret sent.
 storm 1 1 1 -t 15 >"$T/a.out" 2>&1 &
 sp=$!
-wait_for 5 sh -c '[ "$('"$CTL"' --socket '"$SOCK"' --stats | awk '"'"'$1 == "approvals_pending" {print $2}'"'"')" = 1 ]' ||
-    fail "storm-1 never waited"
+wait_for 5 eval '[ "$(counter approvals_pending)" = 1 ]' || fail "storm-1 never waited"
 ctl -A storm-1 || fail "approve"
 wait "$sp" || fail "approved storm-1 got nothing: $(cat "$T/a.out")"
 wait_q 5 'len(sec("storm-1", "sent")) == 1' || fail "no sent line for storm-1: $(audit_q 'L[-3:]')"
@@ -145,23 +134,22 @@ ok "approve: the operator's line, then the secret sent (key ID, peer, worker, ha
 sleep 1.5
 storm 1 1 1 -t 15 --expect none >"$T/d.out" 2>&1 &
 sp=$!
-wait_for 5 sh -c '[ "$('"$CTL"' --socket '"$SOCK"' --stats | awk '"'"'$1 == "approvals_pending" {print $2}'"'"')" = 1 ]' ||
-    fail "storm-1 never waited again"
+wait_for 5 eval '[ "$(counter approvals_pending)" = 1 ]' || fail "storm-1 never waited again"
 ctl -D storm-1 || fail "deny"
 wait "$sp" || fail "denied storm-1: $(cat "$T/d.out")"
 wait_q 5 'len(sec("storm-1", "refused-denied")) == 1' || fail "no refused-denied line"
 ok "deny: refused-denied"
 
 # The real Debian mandos-client: sent, then refused while disabled.
-real "[::1]:$PORT" 60 || fail "real client: exit $? $(grep -v GnuTLS "$T/real.err" | tail -n 5)"
-cmp -s "$T/real.out" "$T/real-secret.txt" || fail "real client printed something else"
+tc_refclient "[::1]:$PORT" 60 || fail "real client (its log above)"
+cmp -s "$T/out" "$T/secret.txt" || fail "real client printed something else"
 wait_q 5 'len(sec("real", "sent")) == 1' || fail "no sent line for the real client"
 [ "$(audit_q 'sec("real","sent")[0]["key_id"] == "'"$kid"'"')" = True ] || fail "real client's key ID"
 ctl -d real || fail "disable real"
-real "[::1]:$PORT" 3
-[ -s "$T/real.out" ] && fail "disabled real client got a secret"
+tc_refclient "[::1]:$PORT" 3 2>/dev/null
+[ -s "$T/out" ] && fail "disabled real client got a secret"
 wait_q 5 'len(sec("real", "refused-disabled")) >= 1' || fail "no refused-disabled line for the real client"
-grep -qF "$(head -n1 "$T/real-secret.txt")" "$AUD" && fail "the real client's password is in the audit log"
+grep -qF "$(head -n1 "$T/secret.txt")" "$AUD" && fail "the real client's password is in the audit log"
 ok "the real mandos-client: sent, then refused-disabled"
 
 # A storm of 2,000 handshakes with unknown keys: all counted, few lines.

@@ -8,8 +8,7 @@
 . "${top_srcdir:-.}/t/fleet/lib.sh" || exit 99
 . "$top_srcdir/t/fleet/lib-servers.sh"
 etcd_cluster_start
-make_table 3 aud >"$T/clients.json"
-"$CTL" --store "$STORE" --push "$T/clients.json" >/dev/null || fail "push"
+fleet_push 3 aud "$T/clients.json"
 srv_start 0 --audit-log "$T/s0.audit"
 srv_start 1
 me=$(id -u)

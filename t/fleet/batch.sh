@@ -13,8 +13,7 @@
 etcd_cluster_start
 
 N=300 COUNT=1500
-make_table $N sb >"$T/t.json"
-"$CTL" --store "$STORE" --push "$T/t.json" >/dev/null || fail "push"
+fleet_push $N sb "$T/t.json"
 srv_start 0
 srv_start 1
 sent() {
@@ -54,5 +53,5 @@ for r in $ra $rb; do
 	[ "$r" -le $(( 8 * (el + 2) )) ] || fail "$r etcd requests on one server for $N clients in $el s: not batched"
 done
 ok "$want handshakes of $N clients on two servers: $ra and $rb etcd requests over $el s; the store counts all $want secrets sent"
-for i in 0 1; do srv_stop $i; done
+srv_stop_all
 exit 0

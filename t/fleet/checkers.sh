@@ -127,11 +127,11 @@ sleep 4
 ran "$t1" >"$T/ran2"
 diff -u "$T/want2" "$T/ran2" >"$T/diff2" || { cat "$T/diff2"; fail "after the takeover, checkers did not run exactly on their owners"; }
 for s in a b; do
-	srv_ctl "$s" -j | python3 -c '
+	ctl "$s" -j | python3 -c '
 import json, sys
 bad = [n for n, c in json.load(sys.stdin).items() if not c["Enabled"]]
 sys.exit("disabled on %s: %s" % (sys.argv[1], bad) if bad else 0)' "$s" || fail "a client was disabled"
-	! grep -q "expired" "$T/$s.log" || fail "$s: $(grep expired "$T/$s.log" | head -n3)"
+	! grep -q "expired" "$T/s$s/log" || fail "$s: $(grep expired "$T/s$s/log" | head -n3)"
 done
 ok "no client was disabled on a or b; each is now checked by exactly one of them"
 
@@ -153,7 +153,7 @@ for c in $names; do
 done
 sleep 5
 for s in a b; do
-	srv_ctl "$s" -j | python3 -c '
+	ctl "$s" -j | python3 -c '
 import json, sys
 bad = [n for n, c in json.load(sys.stdin).items() if not c["Enabled"]]
 sys.exit("disabled on %s: %s" % (sys.argv[1], bad) if bad else 0)' "$s" || fail "a client was disabled without quorum"

@@ -6,13 +6,8 @@
 # it thaws, its watch finds the revision gone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
-[ -x "$STORM" ] || skip "no $STORM"
 [ -x "$TCLIENT" ] || skip "no $TCLIENT"
-etcd_cluster_start
-
-make_table 2 s1 >"$T/a.json"
-"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
-srv_start 0
+fleet_up 2 1
 fetch 0 1 s1
 [ "$RC" = 0 ] || fail "server 0 does not serve (rc $RC)"
 kill -STOP "${SRV_PID[0]}"

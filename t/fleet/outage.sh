@@ -8,14 +8,8 @@
 # members return, everything converges (a push made then is served).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
-[ -x "$STORM" ] || skip "no $STORM"
 [ -x "$TCLIENT" ] || skip "no $TCLIENT"
-etcd_cluster_start
-
-make_table 3 s1 >"$T/a.json"
-"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
-srv_start 0
-srv_start 1
+fleet_up 3 2
 srv_start 2 --store-offline refuse
 for i in 0 1 2; do fetch "$i" 0 s1; [ "$RC" = 0 ] || fail "server $i does not serve (rc $RC)"; done
 ok "three servers serve the pushed table (server 2 with --store-offline refuse)"
@@ -100,5 +94,5 @@ for i in 1 2; do
 	wait_until 3000 eval '[ "$(enabled '"$i"' storm-1)" = false ]' >/dev/null || fail "server $i missed the disable after the return"
 done
 ok "after the return a push and a disable reach every server"
-for i in 0 1 2; do srv_stop "$i"; done
+srv_stop_all
 ok "all servers stopped cleanly"

@@ -7,15 +7,8 @@
 # the store; the store's metrics are exposed and valid.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
-[ -x "$STORM" ] || skip "no $STORM"
 [ -x "$TCLIENT" ] || skip "no $TCLIENT"
-etcd_cluster_start
-
-make_table 3 s1 >"$T/a.json"
-"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
-srv_start 0
-srv_start 1
-srv_start 2
+fleet_up 3 3
 for i in 0 1 2; do
 	for c in 0 1 2; do
 		fetch "$i" "$c" s1
@@ -96,29 +89,21 @@ fetch 1 0 s1
 ok "SIGHUP re-reads the store"
 
 # The real Debian mandos-client against a server fed by the store (keys
-# from the real Debian mandos-keygen, as t/core/interop.sh).
-REAL=$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)
-if [ -n "$REAL" ] && command -v mandos-keygen >/dev/null 2>&1; then
-	printf 'fleet secret %s\n' $$ >"$T/secret.txt"
-	install -d -m 0700 "$T/keys"
-	install -d -m 0755 "$T/hooks"
-	TMPDIR=$T mandos-keygen --dir "$T/keys" --name realclient --force \
-	    --length 2048 --sublength 2048 </dev/null >"$T/keygen.log" 2>&1 ||
-	    fail "mandos-keygen: $(cat "$T/keygen.log")"
-	TMPDIR=$T mandos-keygen --dir "$T/keys" --name realclient --passfile "$T/secret.txt" \
-	    --no-ssh </dev/null >"$T/section" 2>"$T/keygen.log" || fail "mandos-keygen: $(cat "$T/keygen.log")"
-	kid=$(sed -n 's/^key_id = //p' "$T/section")
-	b64=$(sed -n '/^secret =/,/^[^ ]/{/^    /{s/^ *//;p}}' "$T/section" | tr -d '\n')
+# from the real Debian mandos-keygen, as t/core/interop.sh), through
+# t/client/lib.sh's tc_refkeys and tc_refclient in this test's temp dir.
+REF_CLIENT=${REF_CLIENT:-$(ls /usr/lib/*/mandos/plugins.d/mandos-client 2>/dev/null | head -n1)}
+. "$top_srcdir/t/client/lib.sh"
+TC_TMP=$T KD=$T/keys
+if [ -x "$REF_CLIENT" ] && [ -x "$REF_KEYGEN" ]; then
+	SECRET="fleet secret $$" tc_refkeys "$T" realclient || fail "mandos-keygen (its log above)"
+	kid=$(cat "$T/key_id")
+	b64=$(cat "$T/secret.b64")
 	cp "$T/a.json" "$T/c.json"
 	edit_json "$T/c.json" "t['clients']['realclient'] = {'key_id': '$kid', 'secret': '$b64'}"
 	"$CTL" --store "$STORE" --push "$T/c.json" >/dev/null || fail "push the real client"
 	wait_until 5000 eval 'ctl 1 --dump-json realclient >/dev/null 2>&1' >/dev/null || fail "server 1 did not get realclient"
-	timeout 60 "$REAL" --connect="127.0.0.1:${SRV_PORT[1]}" --interface=none \
-	    --network-hook-dir="$T/hooks" --pubkey="$T/keys/pubkey.txt" \
-	    --seckey="$T/keys/seckey.txt" --tls-pubkey="$T/keys/tls-pubkey.pem" \
-	    --tls-privkey="$T/keys/tls-privkey.pem" --retry=1 \
-	    </dev/null >"$T/real.out" 2>"$T/real.err" || fail "real mandos-client: $(tail -n 5 "$T/real.err")"
-	cmp -s "$T/real.out" "$T/secret.txt" || fail "real mandos-client got the wrong secret"
+	tc_refclient "127.0.0.1:${SRV_PORT[1]}" 60 || fail "real mandos-client (its log above)"
+	cmp -s "$T/out" "$T/secret.txt" || fail "real mandos-client got the wrong secret"
 	ok "the real Debian mandos-client got its secret from a server fed by the store"
 elif [ "${CI:-}" = true ]; then
 	fail "the real mandos-client or mandos-keygen is missing in CI"
@@ -172,5 +157,5 @@ if command -v promtool >/dev/null 2>&1; then
 	ok "promtool accepts the metrics"
 elif [ "${CI:-}" = true ]; then fail "promtool missing in CI"; fi
 ok "mandos_store_up 1, mandos_store_revision $rev, mandos_store_requests_total $(metric 1 mandos_store_requests_total)"
-for i in 0 1 2; do srv_stop "$i"; done
+srv_stop_all
 ok "all servers stopped cleanly"

@@ -5,13 +5,7 @@
 # up in the store's entry and state, and both servers show all of them.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
-[ -x "$STORM" ] || skip "no $STORM"
-etcd_cluster_start
-
-make_table 2 s1 >"$T/a.json"
-"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
-srv_start 0
-srv_start 1
+fleet_up 2 2
 
 for round in 1 2; do
 	# Round 1 writes one set of values, round 2 another: each attribute
@@ -83,5 +77,5 @@ print("  errors: %s | %s (%.0f ms)" % (r[0]["error"], r[1]["error"], dt * 1000))
 PY
 ok "bad writes get their errors at once, in order, and the connection goes on"
 grep -h "too many concurrent" "$T"/s*/log && fail "a write gave up under contention"
-for i in 0 1; do srv_stop "$i"; done
+srv_stop_all
 ok "both servers stopped cleanly"

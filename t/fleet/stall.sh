@@ -5,13 +5,7 @@
 # bound (the probe notices the quiet watch and restarts it elsewhere).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-servers.sh"
-[ -x "$STORM" ] || skip "no $STORM"
-etcd_cluster_start
-
-make_table 2 s1 >"$T/a.json"
-"$CTL" --store "$STORE" --push "$T/a.json" >/dev/null || fail "push"
-srv_start 0
-srv_start 1
+fleet_up 2 2
 for i in 0 1 2; do
 	kill -STOP "${ETCD_PIDS[$i]}"
 	want=$([ "$(enabled 1 storm-0)" = true ] && echo false || echo true)
@@ -29,5 +23,5 @@ for i in 0 1 2; do
 	ok "m$i stopped (SIGSTOP): the change reached server 1 after $ms ms"
 	etcd_wait_healthy 0 1 2 || fail "m$i not healthy after SIGCONT"
 done
-for i in 0 1; do srv_stop "$i"; done
+srv_stop_all
 ok "both servers stopped cleanly"
