@@ -58,13 +58,14 @@ struct ctl_peer {
 	int			 gone;		/* closed while waiting: freed then */
 };
 
-/* A fleet approval's reply, owed to a peer that may close meanwhile. */
+/* A deferred reply (fleet approval, store write), owed to a peer that
+ * may close meanwhile. */
 struct ctl_owed {
 	struct ctl_peer		*peer;		/* kept while it waits (gone) */
 	json_t			*names;
 	int			 now;		/* still inside ctl_dispatch */
-	int			 approve;	/* for the audit line */
-	char			 cmd[24];	/* a store write's, for the audit */
+	int			 reply_names;	/* ok: the names (else true) */
+	char			 cmd[24];	/* for the audit line */
 	json_t			*args;		/* its audit arguments */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
@@ -326,7 +327,38 @@ ctl_audit_refused(struct ctl_peer *p, const char *cmd, json_t *req)
 		ctl_audit(p, cmd, NULL, req, ctl_lasterr);
 }
 
-/* A fleet approval was recorded (err NULL) or not: answer the peer. */
+/*
+ * A reply owed to p for a request that waits on someone else (a fleet
+ * approval, a store write): p reads nothing more until it is answered.
+ */
+static struct ctl_owed *
+ctl_owed_new(struct ctl_peer *p, const char *cmd, json_t *names,
+    json_t *args, int reply_names)
+{
+	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+
+	o->peer = p;
+	o->names = json_incref(names);
+	snprintf(o->cmd, sizeof(o->cmd), "%s", cmd);
+	o->args = args;
+	o->reply_names = reply_names;
+	o->now = 1;
+	p->waiting = 1;		/* before: the answer may come at once */
+	return (o);
+}
+
+static void
+ctl_owed_free(struct ctl_owed *o)
+{
+	json_decref(o->args);
+	json_decref(o->names);
+	free(o);
+}
+
+/*
+ * The owed reply is due (err NULL: done): audit each client, answer the
+ * peer if it is still there, then take the requests that came meanwhile.
+ */
 static void
 ctl_owed_done(void *arg, const char *err)
 {
@@ -337,20 +369,20 @@ ctl_owed_done(void *arg, const char *err)
 	int		 now = o->now;
 
 	p->waiting = 0;
-	if (err != NULL && p->bev != NULL)
-		ctl_error(p, "%s", err);
 	json_array_foreach(o->names, i, v)
-		ctl_audit(p, o->approve ? "approve" : "deny",
-		    json_string_value(v), NULL, err != NULL ? err : NULL);
-	if (err == NULL && p->bev != NULL)
-		ctl_ok(p, json_incref(o->names));
-	json_decref(o->names);
-	free(o);
+		ctl_audit_a(p, o->cmd, json_string_value(v),
+		    json_incref(o->args), err);
+	if (p->bev != NULL && err != NULL)
+		ctl_error(p, "%s", err);
+	else if (p->bev != NULL)
+		ctl_ok(p, o->reply_names ? json_incref(o->names) : json_true());
+	ctl_owed_free(o);
 	if (p->gone) {		/* closed while it waited */
 		free(p);
 		return;
 	}
-	/* Later: take the peer's next requests (it may be freed there). */
+	/* Answered later: take the peer's next requests (it may be freed
+	 * there). Answered at once: ctl_read_cb is still reading them. */
 	if (!now && p->bev != NULL) {
 		if (!p->eof && !p->closing && !p->throttled)
 			bufferevent_enable(p->bev, EV_READ);
@@ -362,48 +394,15 @@ ctl_owed_done(void *arg, const char *err)
 static void
 ctl_approve_fleet(struct ctl_peer *p, json_t *names, int approve)
 {
-	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+	const char	*cmd = approve ? "approve" : "deny";
+	struct ctl_owed	*o = ctl_owed_new(p, cmd, names, NULL, 1);
 
-	o->peer = p;
-	o->names = json_incref(names);
-	o->approve = approve;
-	o->now = 1;
-	p->waiting = 1;
 	ctl_hooks.approve(names, approve, ctl_owed_done, o);
 	if (p->waiting) {	/* not answered yet: o lives on */
 		o->now = 0;
 		if (p->bev != NULL)
 			bufferevent_disable(p->bev, EV_READ);
 	}
-}
-
-/* The store answered an operator write of peer p. */
-static void
-ctl_store_done(const char *err, void *arg)
-{
-	struct ctl_owed	*o = arg;
-	struct ctl_peer	*p = o->peer;
-	json_t		*v;
-	size_t		 i;
-
-	p->waiting = 0;
-	json_array_foreach(o->names, i, v)
-		ctl_audit_a(p, o->cmd, json_string_value(v),
-		    json_incref(o->args), err);
-	json_decref(o->args);
-	json_decref(o->names);
-	free(o);
-	if (p->gone) {
-		free(p);
-		return;
-	}
-	if (err != NULL)
-		ctl_error(p, "%s", err);
-	else
-		ctl_ok(p, json_true());
-	if (!p->eof && !p->throttled)
-		bufferevent_enable(p->bev, EV_READ);
-	ctl_read_cb(p->bev, p);		/* requests that came meanwhile */
 }
 
 /* One action on each named client. */
@@ -432,19 +431,15 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 	 * further requests with it), the loop does not.
 	 */
 	if (p->bev != NULL && fleet_enabled()) {
-		struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+		struct ctl_owed	*o = ctl_owed_new(p, cmd, names,
+			    ctl_audit_args(cmd, req), 0);
 
-		o->peer = p;
-		o->names = json_incref(names);
-		snprintf(o->cmd, sizeof(o->cmd), "%s", cmd);
-		o->args = ctl_audit_args(cmd, req);
-		p->waiting = 1;		/* before: the answer may come at once */
 		bufferevent_disable(p->bev, EV_READ);
-		if (fleet_op(cmd, names, attr, val, ctl_store_done, o) == 0)
+		/* fleet_op answers from the loop, never before it returns. */
+		o->now = 0;
+		if (fleet_op(cmd, names, attr, val, ctl_owed_done, o) == 0)
 			return;
-		json_decref(o->args);
-		json_decref(o->names);
-		free(o);
+		ctl_owed_free(o);
 		p->waiting = 0;		/* not a store write: done here */
 		if (!p->eof && !p->throttled)
 			bufferevent_enable(p->bev, EV_READ);
@@ -628,7 +623,7 @@ ctl_free(struct ctl_peer *p)
 	bufferevent_free(p->bev);
 	p->bev = NULL;
 	if (p->waiting)
-		p->gone = 1;	/* ctl_store_done frees it */
+		p->gone = 1;	/* ctl_owed_done frees it */
 	else
 		free(p);
 }

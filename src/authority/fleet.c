@@ -588,21 +588,33 @@ fl_watch_start(void)
 		log_warnx("store: cannot start the watch (out of memory)");
 }
 
-/* A full read: replace the copy, load it, then watch from there. */
-static void
-fl_read_cb(struct etcd_result *r, void *arg)
+/*
+ * The start of a read's or a probe's answer: clear its in-flight flag;
+ * -1 (r freed) when stopping, or on an error, which marks the store down.
+ */
+static int
+fl_answer_begin(struct etcd_result *r, int *inflight)
 {
 	fl_pending--;
-	fl_reading = 0;
+	*inflight = 0;
 	if (fl_stopping) {
 		etcd_result_free(r);
-		return;
+		return (-1);
 	}
 	if (r->err != NULL) {
 		fl_set_up(0, r->err);
 		etcd_result_free(r);
-		return;		/* the probe tries again */
+		return (-1);
 	}
+	return (0);
+}
+
+/* A full read: replace the copy, load it, then watch from there. */
+static void
+fl_read_cb(struct etcd_result *r, void *arg)
+{
+	if (fl_answer_begin(r, &fl_reading) == -1)
+		return;		/* on an error, the probe tries again */
 	fl_fill(r);
 	etcd_result_free(r);
 	fl_set_up(1, NULL);
@@ -637,17 +649,8 @@ fleet_reread(void)
 static void
 fl_probe_done(struct etcd_result *r, void *arg)
 {
-	fl_pending--;
-	fl_probing = 0;
-	if (fl_stopping) {
-		etcd_result_free(r);
+	if (fl_answer_begin(r, &fl_probing) == -1)
 		return;
-	}
-	if (r->err != NULL) {
-		fl_set_up(0, r->err);
-		etcd_result_free(r);
-		return;
-	}
 	fl_set_up(1, NULL);
 	/*
 	 * The store moved on and our watch said nothing for a while: it may
@@ -963,7 +966,7 @@ fl_op_finish(struct fl_op *op, const char *err)
 		}
 		log_warnx("store: cannot defer an answer; answering now");
 	}
-	op->done(err, op->arg);
+	op->done(op->arg, err);
 	free(op->err);
 	json_decref(op->names);
 	json_decref(op->value);
