@@ -4,7 +4,10 @@
  * with SO_PEERCRED when they connect: root and the server's own user may
  * change things, anyone else who could open the socket (mode 0660, its
  * group) may only read. A `watch` peer receives events until it closes;
- * one that falls CTL_WATCH_HIWAT bytes behind is dropped.
+ * one that falls CTL_WATCH_HIWAT bytes behind is dropped. Peers are few
+ * (CTL_MAXPEERS), so none may hold a slot for nothing: a peer that sends
+ * no request for CTL_IDLE_MS while owed nothing, or whose pending replies
+ * or events make no progress for as long, is closed.
  */
 #include "config.h"
 
@@ -56,6 +59,7 @@ struct ctl_peer {
 	int			 eof;		/* peer done sending: answer, then close */
 	int			 waiting;	/* a store write: reply when it answers */
 	int			 gone;		/* closed while waiting: freed then */
+	struct event		*ev_idle;	/* no request: closed (not watching) */
 };
 
 /* A deferred reply (fleet approval, store write), owed to a peer that
@@ -83,8 +87,11 @@ static struct event	*ctl_retry_ev;	/* accept again after EMFILE */
 static time_t		 ctl_refused_t;	/* last "refusing" warning */
 static unsigned long	 ctl_refused_n;	/* refused since */
 static char		 ctl_lasterr[512];	/* for the audit line */
+static struct timeval	 ctl_idle_tv = { CTL_IDLE_MS / 1000,
+			    CTL_IDLE_MS % 1000 * 1000 };
 
 static void	 ctl_free(struct ctl_peer *);
+static void	 ctl_idle_arm(struct ctl_peer *);
 static void	 ctl_read_cb(struct bufferevent *, void *);
 static int	 ctl_bind(const char *, const struct group *, char **);
 
@@ -384,6 +391,7 @@ ctl_owed_done(void *arg, const char *err)
 	/* Answered later: take the peer's next requests (it may be freed
 	 * there). Answered at once: ctl_read_cb is still reading them. */
 	if (!now && p->bev != NULL) {
+		ctl_idle_arm(p);	/* its deadline runs from the answer */
 		if (!p->eof && !p->closing && !p->throttled)
 			bufferevent_enable(p->bev, EV_READ);
 		ctl_read_cb(p->bev, p);
@@ -620,6 +628,9 @@ ctl_free(struct ctl_peer *p)
 		ctl_nwatch--;
 	TAILQ_REMOVE(&ctl_all, p, entry);
 	ctl_npeers--;
+	if (p->ev_idle != NULL)
+		event_free(p->ev_idle);
+	p->ev_idle = NULL;
 	bufferevent_free(p->bev);
 	p->bev = NULL;
 	if (p->waiting)
@@ -660,6 +671,7 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		ctl_dispatch(p, line, len);
 		explicit_bzero(line, len);
 		free(line);
+		ctl_idle_arm(p);	/* a request: the peer is alive */
 	}
 	if (p->waiting)
 		return;
@@ -694,11 +706,61 @@ ctl_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Close a peer that let a deadline pass: one line, one count. */
+static void
+ctl_timed_out(struct ctl_peer *p, const char *why)
+{
+	metric_inc(M_CTL_TIMEOUTS);
+	log_warnx("control peer %llu pid=%ld closed: %s for %lld ms",
+	    (unsigned long long)p->id, (long)p->pid, why,
+	    (long long)ctl_idle_tv.tv_sec * 1000 + ctl_idle_tv.tv_usec / 1000);
+	ctl_free(p);
+}
+
+/*
+ * The request deadline passed. Closed only if the peer owes the next
+ * move: not while the store has our answer to give (its own deadline),
+ * not while replies are being read (the write timeout owns that).
+ */
+static void
+ctl_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_peer	*p = arg;
+
+	if (p->watching)
+		return;
+	if (p->waiting || evbuffer_get_length(bufferevent_get_output(p->bev)) >
+	    0) {
+		ctl_idle_arm(p);
+		return;
+	}
+	ctl_timed_out(p, "no request");
+}
+
+/* The peer has CTL_IDLE_MS from now for its next request (a watch has
+ * none: it only reads). */
+static void
+ctl_idle_arm(struct ctl_peer *p)
+{
+	if (p->ev_idle == NULL)
+		return;
+	if (p->watching)
+		evtimer_del(p->ev_idle);
+	else
+		evtimer_add(p->ev_idle, &ctl_idle_tv);
+}
+
 static void
 ctl_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_peer	*p = arg;
 
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* Output pending, none of it taken for the bound. */
+		ctl_timed_out(p, p->watching ? "events unread" :
+		    "replies unread");
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		/* A half-closed peer (echo | socat) still gets its replies. */
 		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
@@ -754,6 +816,15 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_setwatermark(p->bev, EV_READ, 0, CTL_MAXLINE + 2);
 	p->out = bufferevent_get_output(p->bev);
 	bufferevent_setcb(p->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, p);
+	/* Replies and events pending with no progress for the bound: the
+	 * reader is gone or stalled (libevent: BEV_EVENT_TIMEOUT). */
+	bufferevent_set_timeouts(p->bev, NULL, &ctl_idle_tv);
+	if ((p->ev_idle = evtimer_new(ctl_base, ctl_idle_cb, p)) == NULL) {
+		bufferevent_free(p->bev);
+		free(p);
+		return;
+	}
+	ctl_idle_arm(p);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl_all, p, entry);
 	ctl_npeers++;
@@ -923,9 +994,17 @@ ctl_accept_retry(evutil_socket_t fd, short what, void *arg)
 int
 ctl_start(struct event_base *base, const struct ctl_hooks *hooks)
 {
+	const char	*s = getenv("MANDOSD_TEST_CTL_IDLE_MS");
+	long		 ms;
+
 	ctl_base = base;
 	if (hooks != NULL)
 		ctl_hooks = *hooks;
+	/* Test hook (documented as such in mandosd(8)): a shorter bound. */
+	if (s != NULL && (ms = atol(s)) > 0) {
+		ctl_idle_tv.tv_sec = ms / 1000;
+		ctl_idle_tv.tv_usec = ms % 1000 * 1000;
+	}
 	if (ctl_fd == -1)
 		return (0);
 	ctl_lsn = evconnlistener_new(base, ctl_accept_cb, NULL,
