@@ -353,13 +353,14 @@ apply_patch(json_t *cur, json_t *patch)
 }
 
 /*
- * Write one entry (want NULL: remove it) with compare-and-swap from rev.
- * On a lost race, re-read and re-apply our patch to what won. Returns 1
- * written, 0 nothing to do after all, -1 error (printed).
+ * Write one entry (want NULL: remove it, and the keys of also with it, in
+ * the same txn) with compare-and-swap from rev. On a lost race, re-read
+ * and re-apply our patch to what won. Returns 1 written, 0 nothing to do
+ * after all, -1 error (printed).
  */
 static int
 cas_entry(struct store *s, const char *key, const char *name, json_t *base,
-    json_t *want, int64_t rev)
+    json_t *want, int64_t rev, const char *const *also, size_t nalso)
 {
 	struct etcd_result *r;
 	json_t		*patch = want != NULL ? make_patch(base, want) : NULL;
@@ -375,7 +376,8 @@ cas_entry(struct store *s, const char *key, const char *name, json_t *base,
 				break;
 			}
 			next = NULL;
-			etcd_cas_delete(s->e, key, rev, etcd_sync_cb, &r);
+			etcd_cas_delete_also(s->e, key, rev, also, nalso,
+			    etcd_sync_cb, &r);
 		} else {
 			/* Gone meanwhile: we still want it, whole. */
 			next = cur != NULL ? apply_patch(cur, patch) :
@@ -428,12 +430,23 @@ push_entry(struct store *s, const char *key, const char *name, json_t *base,
     json_t *want, json_t *revs, int *counts)
 {
 	const char	*what;
+	char		 kst[1200], kap[1200], kch[1200];
+	const char	*also[] = { kst, kap, kch };
 	int		 rc;
 
 	if (base != NULL && want != NULL && json_equal(base, want))
 		return (0);
+	/*
+	 * A removed client's runtime state, pending approval and checker
+	 * result go with its entry: a client added later under that name
+	 * (the same machine again) must start enabled, with nothing sent.
+	 */
+	snprintf(kst, sizeof(kst), "%s/state/%s", etcd_prefix(s->e), name);
+	snprintf(kap, sizeof(kap), "%s/approvals/%s", etcd_prefix(s->e), name);
+	snprintf(kch, sizeof(kch), "%s/checks/%s", etcd_prefix(s->e), name);
 	rc = cas_entry(s, key, name, base, want,
-	    json_integer_value(json_object_get(revs, name)));
+	    json_integer_value(json_object_get(revs, name)), also,
+	    counts != NULL ? 3 : 0);
 	if (rc <= 0)
 		return (rc);
 	what = base == NULL ? "added" : want == NULL ? "removed" : "changed";

@@ -14,6 +14,7 @@
 #define CTL_MAXLINE		(256 * 1024)	/* longest request line */
 #define CTL_WATCH_HIWAT		(1024 * 1024)	/* a watcher this far behind is dropped */
 #define CTL_MAXPEERS		128
+#define CTL_IDLE_MS		60000		/* a peer's next request, a reply's progress */
 #define CTL_DEFAULT_SOCKET	RUNSTATEDIR "/mandos/mandosd.sock"
 
 #endif

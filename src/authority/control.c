@@ -4,7 +4,10 @@
  * with SO_PEERCRED when they connect: root and the server's own user may
  * change things, anyone else who could open the socket (mode 0660, its
  * group) may only read. A `watch` peer receives events until it closes;
- * one that falls CTL_WATCH_HIWAT bytes behind is dropped.
+ * one that falls CTL_WATCH_HIWAT bytes behind is dropped. Peers are few
+ * (CTL_MAXPEERS), so none may hold a slot for nothing: a peer that sends
+ * no request for CTL_IDLE_MS while owed nothing, or whose pending replies
+ * or events make no progress for as long, is closed.
  */
 #include "config.h"
 
@@ -56,15 +59,17 @@ struct ctl_peer {
 	int			 eof;		/* peer done sending: answer, then close */
 	int			 waiting;	/* a store write: reply when it answers */
 	int			 gone;		/* closed while waiting: freed then */
+	struct event		*ev_idle;	/* no request: closed (not watching) */
 };
 
-/* A fleet approval's reply, owed to a peer that may close meanwhile. */
+/* A deferred reply (fleet approval, store write), owed to a peer that
+ * may close meanwhile. */
 struct ctl_owed {
 	struct ctl_peer		*peer;		/* kept while it waits (gone) */
 	json_t			*names;
 	int			 now;		/* still inside ctl_dispatch */
-	int			 approve;	/* for the audit line */
-	char			 cmd[24];	/* a store write's, for the audit */
+	int			 reply_names;	/* ok: the names (else true) */
+	char			 cmd[24];	/* for the audit line */
 	json_t			*args;		/* its audit arguments */
 };
 TAILQ_HEAD(ctl_peers, ctl_peer);
@@ -82,8 +87,11 @@ static struct event	*ctl_retry_ev;	/* accept again after EMFILE */
 static time_t		 ctl_refused_t;	/* last "refusing" warning */
 static unsigned long	 ctl_refused_n;	/* refused since */
 static char		 ctl_lasterr[512];	/* for the audit line */
+static struct timeval	 ctl_idle_tv = { CTL_IDLE_MS / 1000,
+			    CTL_IDLE_MS % 1000 * 1000 };
 
 static void	 ctl_free(struct ctl_peer *);
+static void	 ctl_idle_arm(struct ctl_peer *);
 static void	 ctl_read_cb(struct bufferevent *, void *);
 static int	 ctl_bind(const char *, const struct group *, char **);
 
@@ -326,7 +334,38 @@ ctl_audit_refused(struct ctl_peer *p, const char *cmd, json_t *req)
 		ctl_audit(p, cmd, NULL, req, ctl_lasterr);
 }
 
-/* A fleet approval was recorded (err NULL) or not: answer the peer. */
+/*
+ * A reply owed to p for a request that waits on someone else (a fleet
+ * approval, a store write): p reads nothing more until it is answered.
+ */
+static struct ctl_owed *
+ctl_owed_new(struct ctl_peer *p, const char *cmd, json_t *names,
+    json_t *args, int reply_names)
+{
+	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+
+	o->peer = p;
+	o->names = json_incref(names);
+	snprintf(o->cmd, sizeof(o->cmd), "%s", cmd);
+	o->args = args;
+	o->reply_names = reply_names;
+	o->now = 1;
+	p->waiting = 1;		/* before: the answer may come at once */
+	return (o);
+}
+
+static void
+ctl_owed_free(struct ctl_owed *o)
+{
+	json_decref(o->args);
+	json_decref(o->names);
+	free(o);
+}
+
+/*
+ * The owed reply is due (err NULL: done): audit each client, answer the
+ * peer if it is still there, then take the requests that came meanwhile.
+ */
 static void
 ctl_owed_done(void *arg, const char *err)
 {
@@ -337,21 +376,22 @@ ctl_owed_done(void *arg, const char *err)
 	int		 now = o->now;
 
 	p->waiting = 0;
-	if (err != NULL && p->bev != NULL)
-		ctl_error(p, "%s", err);
 	json_array_foreach(o->names, i, v)
-		ctl_audit(p, o->approve ? "approve" : "deny",
-		    json_string_value(v), NULL, err != NULL ? err : NULL);
-	if (err == NULL && p->bev != NULL)
-		ctl_ok(p, json_incref(o->names));
-	json_decref(o->names);
-	free(o);
+		ctl_audit_a(p, o->cmd, json_string_value(v),
+		    json_incref(o->args), err);
+	if (p->bev != NULL && err != NULL)
+		ctl_error(p, "%s", err);
+	else if (p->bev != NULL)
+		ctl_ok(p, o->reply_names ? json_incref(o->names) : json_true());
+	ctl_owed_free(o);
 	if (p->gone) {		/* closed while it waited */
 		free(p);
 		return;
 	}
-	/* Later: take the peer's next requests (it may be freed there). */
+	/* Answered later: take the peer's next requests (it may be freed
+	 * there). Answered at once: ctl_read_cb is still reading them. */
 	if (!now && p->bev != NULL) {
+		ctl_idle_arm(p);	/* its deadline runs from the answer */
 		if (!p->eof && !p->closing && !p->throttled)
 			bufferevent_enable(p->bev, EV_READ);
 		ctl_read_cb(p->bev, p);
@@ -362,48 +402,15 @@ ctl_owed_done(void *arg, const char *err)
 static void
 ctl_approve_fleet(struct ctl_peer *p, json_t *names, int approve)
 {
-	struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+	const char	*cmd = approve ? "approve" : "deny";
+	struct ctl_owed	*o = ctl_owed_new(p, cmd, names, NULL, 1);
 
-	o->peer = p;
-	o->names = json_incref(names);
-	o->approve = approve;
-	o->now = 1;
-	p->waiting = 1;
 	ctl_hooks.approve(names, approve, ctl_owed_done, o);
 	if (p->waiting) {	/* not answered yet: o lives on */
 		o->now = 0;
 		if (p->bev != NULL)
 			bufferevent_disable(p->bev, EV_READ);
 	}
-}
-
-/* The store answered an operator write of peer p. */
-static void
-ctl_store_done(const char *err, void *arg)
-{
-	struct ctl_owed	*o = arg;
-	struct ctl_peer	*p = o->peer;
-	json_t		*v;
-	size_t		 i;
-
-	p->waiting = 0;
-	json_array_foreach(o->names, i, v)
-		ctl_audit_a(p, o->cmd, json_string_value(v),
-		    json_incref(o->args), err);
-	json_decref(o->args);
-	json_decref(o->names);
-	free(o);
-	if (p->gone) {
-		free(p);
-		return;
-	}
-	if (err != NULL)
-		ctl_error(p, "%s", err);
-	else
-		ctl_ok(p, json_true());
-	if (!p->eof && !p->throttled)
-		bufferevent_enable(p->bev, EV_READ);
-	ctl_read_cb(p->bev, p);		/* requests that came meanwhile */
 }
 
 /* One action on each named client. */
@@ -432,19 +439,15 @@ ctl_each(struct ctl_peer *p, const char *cmd, json_t *names, json_t *req)
 	 * further requests with it), the loop does not.
 	 */
 	if (p->bev != NULL && fleet_enabled()) {
-		struct ctl_owed	*o = xcalloc(1, sizeof(*o));
+		struct ctl_owed	*o = ctl_owed_new(p, cmd, names,
+			    ctl_audit_args(cmd, req), 0);
 
-		o->peer = p;
-		o->names = json_incref(names);
-		snprintf(o->cmd, sizeof(o->cmd), "%s", cmd);
-		o->args = ctl_audit_args(cmd, req);
-		p->waiting = 1;		/* before: the answer may come at once */
 		bufferevent_disable(p->bev, EV_READ);
-		if (fleet_op(cmd, names, attr, val, ctl_store_done, o) == 0)
+		/* fleet_op answers from the loop, never before it returns. */
+		o->now = 0;
+		if (fleet_op(cmd, names, attr, val, ctl_owed_done, o) == 0)
 			return;
-		json_decref(o->args);
-		json_decref(o->names);
-		free(o);
+		ctl_owed_free(o);
 		p->waiting = 0;		/* not a store write: done here */
 		if (!p->eof && !p->throttled)
 			bufferevent_enable(p->bev, EV_READ);
@@ -625,10 +628,13 @@ ctl_free(struct ctl_peer *p)
 		ctl_nwatch--;
 	TAILQ_REMOVE(&ctl_all, p, entry);
 	ctl_npeers--;
+	if (p->ev_idle != NULL)
+		event_free(p->ev_idle);
+	p->ev_idle = NULL;
 	bufferevent_free(p->bev);
 	p->bev = NULL;
 	if (p->waiting)
-		p->gone = 1;	/* ctl_store_done frees it */
+		p->gone = 1;	/* ctl_owed_done frees it */
 	else
 		free(p);
 }
@@ -665,6 +671,7 @@ ctl_read_cb(struct bufferevent *bev, void *arg)
 		ctl_dispatch(p, line, len);
 		explicit_bzero(line, len);
 		free(line);
+		ctl_idle_arm(p);	/* a request: the peer is alive */
 	}
 	if (p->waiting)
 		return;
@@ -699,11 +706,61 @@ ctl_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Close a peer that let a deadline pass: one line, one count. */
+static void
+ctl_timed_out(struct ctl_peer *p, const char *why)
+{
+	metric_inc(M_CTL_TIMEOUTS);
+	log_warnx("control peer %llu pid=%ld closed: %s for %lld ms",
+	    (unsigned long long)p->id, (long)p->pid, why,
+	    (long long)ctl_idle_tv.tv_sec * 1000 + ctl_idle_tv.tv_usec / 1000);
+	ctl_free(p);
+}
+
+/*
+ * The request deadline passed. Closed only if the peer owes the next
+ * move: not while the store has our answer to give (its own deadline),
+ * not while replies are being read (the write timeout owns that).
+ */
+static void
+ctl_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_peer	*p = arg;
+
+	if (p->watching)
+		return;
+	if (p->waiting || evbuffer_get_length(bufferevent_get_output(p->bev)) >
+	    0) {
+		ctl_idle_arm(p);
+		return;
+	}
+	ctl_timed_out(p, "no request");
+}
+
+/* The peer has CTL_IDLE_MS from now for its next request (a watch has
+ * none: it only reads). */
+static void
+ctl_idle_arm(struct ctl_peer *p)
+{
+	if (p->ev_idle == NULL)
+		return;
+	if (p->watching)
+		evtimer_del(p->ev_idle);
+	else
+		evtimer_add(p->ev_idle, &ctl_idle_tv);
+}
+
 static void
 ctl_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_peer	*p = arg;
 
+	if (what & BEV_EVENT_TIMEOUT) {
+		/* Output pending, none of it taken for the bound. */
+		ctl_timed_out(p, p->watching ? "events unread" :
+		    "replies unread");
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		/* A half-closed peer (echo | socat) still gets its replies. */
 		if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
@@ -759,6 +816,15 @@ ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_setwatermark(p->bev, EV_READ, 0, CTL_MAXLINE + 2);
 	p->out = bufferevent_get_output(p->bev);
 	bufferevent_setcb(p->bev, ctl_read_cb, ctl_write_cb, ctl_event_cb, p);
+	/* Replies and events pending with no progress for the bound: the
+	 * reader is gone or stalled (libevent: BEV_EVENT_TIMEOUT). */
+	bufferevent_set_timeouts(p->bev, NULL, &ctl_idle_tv);
+	if ((p->ev_idle = evtimer_new(ctl_base, ctl_idle_cb, p)) == NULL) {
+		bufferevent_free(p->bev);
+		free(p);
+		return;
+	}
+	ctl_idle_arm(p);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&ctl_all, p, entry);
 	ctl_npeers++;
@@ -928,9 +994,17 @@ ctl_accept_retry(evutil_socket_t fd, short what, void *arg)
 int
 ctl_start(struct event_base *base, const struct ctl_hooks *hooks)
 {
+	const char	*s = getenv("MANDOSD_TEST_CTL_IDLE_MS");
+	long		 ms;
+
 	ctl_base = base;
 	if (hooks != NULL)
 		ctl_hooks = *hooks;
+	/* Test hook (documented as such in mandosd(8)): a shorter bound. */
+	if (s != NULL && (ms = atol(s)) > 0) {
+		ctl_idle_tv.tv_sec = ms / 1000;
+		ctl_idle_tv.tv_usec = ms % 1000 * 1000;
+	}
 	if (ctl_fd == -1)
 		return (0);
 	ctl_lsn = evconnlistener_new(base, ctl_accept_cb, NULL,

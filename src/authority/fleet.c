@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -46,6 +47,8 @@
 #define FLEET_STALE_PROBES	3	/* quiet watch behind the store: restart */
 #define FLEET_CAS_TRIES		20	/* one operator write under contention */
 #define FLEET_FLUSH_INFLIGHT	16	/* state txns in flight at once */
+#define FLEET_UNSURE_MAX	8	/* one client's writes of unknown outcome */
+#define FLEET_WSEQ_MAX		256	/* server ids in a record's "wseq" */
 #define FLEET_TOTAL_MS		2000	/* an operator waits at most this */
 #define FLEET_ATTEMPT_MS	1000
 #define FLEET_OP_MS		3000	/* one operator request, every retry */
@@ -75,6 +78,8 @@ static struct event	*fl_coalesce_ev, *fl_probe_ev, *fl_flush_ev;
 static int		 fl_table_dirty;
 static json_t		*fl_dirty;	/* names with unwritten runtime changes */
 static json_t		*fl_flying;	/* names in a state txn in flight */
+static json_t		*fl_unsure;	/* name -> [[tok, delta, rev]...]: see fl_settle */
+static int64_t		 fl_wtok;	/* the token of our last state write */
 static size_t		 fl_inflight;
 static int		 (*fl_load)(const char *, char **);
 static size_t		 fl_pending;	/* requests whose callback is to come */
@@ -174,6 +179,7 @@ fleet_configure(const char *url, const char *id, const char *offline,
 	fl_kv = json_object();
 	fl_dirty = json_object();
 	fl_flying = json_object();
+	fl_unsure = json_object();
 	metric_store_enabled = 1;
 	return (0);
 }
@@ -588,21 +594,33 @@ fl_watch_start(void)
 		log_warnx("store: cannot start the watch (out of memory)");
 }
 
-/* A full read: replace the copy, load it, then watch from there. */
-static void
-fl_read_cb(struct etcd_result *r, void *arg)
+/*
+ * The start of a read's or a probe's answer: clear its in-flight flag;
+ * -1 (r freed) when stopping, or on an error, which marks the store down.
+ */
+static int
+fl_answer_begin(struct etcd_result *r, int *inflight)
 {
 	fl_pending--;
-	fl_reading = 0;
+	*inflight = 0;
 	if (fl_stopping) {
 		etcd_result_free(r);
-		return;
+		return (-1);
 	}
 	if (r->err != NULL) {
 		fl_set_up(0, r->err);
 		etcd_result_free(r);
-		return;		/* the probe tries again */
+		return (-1);
 	}
+	return (0);
+}
+
+/* A full read: replace the copy, load it, then watch from there. */
+static void
+fl_read_cb(struct etcd_result *r, void *arg)
+{
+	if (fl_answer_begin(r, &fl_reading) == -1)
+		return;		/* on an error, the probe tries again */
 	fl_fill(r);
 	etcd_result_free(r);
 	fl_set_up(1, NULL);
@@ -637,17 +655,8 @@ fleet_reread(void)
 static void
 fl_probe_done(struct etcd_result *r, void *arg)
 {
-	fl_pending--;
-	fl_probing = 0;
-	if (fl_stopping) {
-		etcd_result_free(r);
+	if (fl_answer_begin(r, &fl_probing) == -1)
 		return;
-	}
-	if (r->err != NULL) {
-		fl_set_up(0, r->err);
-		etcd_result_free(r);
-		return;
-	}
 	fl_set_up(1, NULL);
 	/*
 	 * The store moved on and our watch said nothing for a while: it may
@@ -722,6 +731,7 @@ struct fl_item {
 	char		*key;		/* PREFIX/state/NAME */
 	uint64_t	 delta;
 	int64_t		 rev;
+	int64_t		 tok;		/* val's wseq[our id] */
 	char		*val;
 };
 
@@ -758,18 +768,115 @@ fl_batch_later(struct fl_batch *b)
 	fl_batch_free(b);
 }
 
+/*
+ * Can a state write count a delta twice? A txn whose answer is lost (a
+ * timeout, a connection closed after etcd committed) is retried, by
+ * store-etcd within its deadline or by us at the next tick; the retry's
+ * compare then fails on the revision our first attempt made, and the
+ * merge would add the same secrets sent to a count that holds them
+ * already. So every write carries a token in the record, wseq[our id],
+ * and each write whose outcome we do not know is remembered (tok, the
+ * delta it added, the revision it was based on) until a record read
+ * back settles it: the record carries its token, it committed and its
+ * delta is the store's; the record is newer than its base, it never
+ * will (its compare failed for good). t/fleet/lost-answer.sh.
+ */
+static void
+fl_unsure_add(const struct fl_item *it)
+{
+	json_t	*a = json_object_get(fl_unsure, it->name);
+
+	if (a == NULL) {
+		a = json_array();
+		json_object_set_new(fl_unsure, it->name, a);
+	}
+	if (json_array_size(a) >= FLEET_UNSURE_MAX) {
+		log_warnx("store: %s: %d state writes of unknown outcome; "
+		    "forgetting the oldest (its count may be doubled)",
+		    it->name, FLEET_UNSURE_MAX);
+		json_array_remove(a, 0);
+	}
+	json_array_append_new(a, json_pack("[I,I,I]", (json_int_t)it->tok,
+	    (json_int_t)it->delta, (json_int_t)it->rev));
+}
+
+/* Settle name's unsure writes, and also (an attempt just answered with a
+ * failed compare, maybe after a retry of it committed), against cur at
+ * rev; see above. */
+static void
+fl_settle(struct client_rt *rt, const char *name, json_t *cur, int64_t rev,
+    const struct fl_item *also)
+{
+	json_t	*a = json_object_get(fl_unsure, name), *w;
+	int64_t	 mine = json_integer_value(json_object_get(json_object_get(cur,
+		    "wseq"), fleet_server_id()));
+	size_t	 i;
+
+	if (mine == 0)
+		goto prune;
+	if (also != NULL && also->tok == mine) {
+		client_store_flushed(rt, also->delta);
+		json_object_del(fl_unsure, name);
+		log_debug("store: %s: a retried state write had committed",
+		    name);
+		return;
+	}
+	json_array_foreach(a, i, w)
+		if (json_integer_value(json_array_get(w, 0)) == mine) {
+			client_store_flushed(rt,
+			    (uint64_t)json_integer_value(json_array_get(w, 1)));
+			json_object_del(fl_unsure, name);
+			log_debug("store: %s: a state write whose answer was "
+			    "lost had committed", name);
+			return;
+		}
+prune:
+	for (i = 0; a != NULL && i < json_array_size(a);)
+		if (json_integer_value(json_array_get(json_array_get(a, i),
+		    2)) < rev)
+			json_array_remove(a, i);
+		else
+			i++;
+	if (a != NULL && json_array_size(a) == 0)
+		json_object_del(fl_unsure, name);
+}
+
+/* Our token in a state record: the others' stay as they were. */
+static void
+fl_wseq_set(json_t *st, int64_t tok)
+{
+	json_t	*w = json_object_get(st, "wseq");
+
+	if (!json_is_object(w)) {
+		w = json_object();
+		json_object_set_new(st, "wseq", w);
+	}
+	if (json_object_get(w, fleet_server_id()) == NULL &&
+	    json_object_size(w) >= FLEET_WSEQ_MAX)
+		json_object_clear(w);	/* ids of servers long gone */
+	json_object_set_new(w, fleet_server_id(), json_integer(tok));
+}
+
 /* Merge a client into cur (the record at rev): its value to write. */
 static int
-fl_item_merge(struct fl_item *it, json_t *cur, int64_t rev)
+fl_item_merge(struct fl_item *it, json_t *cur, int64_t rev,
+    const struct fl_item *also)
 {
 	struct client_rt *rt = client_find(it->name);
 	json_t		*st;
 
 	free(it->val);
 	it->val = NULL;
-	if (rt == NULL || (st = client_store_merge(rt, cur, fleet_server_id(),
+	if (rt == NULL) {
+		json_object_del(fl_unsure, it->name);
+		return (-1);
+	}
+	fl_settle(rt, it->name, cur, rev, also);
+	if ((st = client_store_merge(rt, cur, fleet_server_id(),
 	    &it->delta)) == NULL)
 		return (-1);
+	it->tok = ++fl_wtok & INT64_MAX;
+	fl_wseq_set(st, it->tok);
 	it->val = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(st);
 	it->rev = rev;
@@ -782,6 +889,7 @@ static void
 fl_batch_cb(struct etcd_result *r, void *arg)
 {
 	struct fl_batch	*b = arg;
+	struct fl_item	 prev;
 	struct client_rt *rt;
 	json_t		*cur;
 	json_error_t	 jerr;
@@ -789,9 +897,13 @@ fl_batch_cb(struct etcd_result *r, void *arg)
 
 	fl_pending--;
 	if (r->err == NULL && r->succeeded) {
-		for (i = 0; i < b->n; i++)
+		/* Every earlier write of these is settled: their compares
+		 * can no longer hold. */
+		for (i = 0; i < b->n; i++) {
+			json_object_del(fl_unsure, b->it[i].name);
 			if ((rt = client_find(b->it[i].name)) != NULL)
 				client_store_flushed(rt, b->it[i].delta);
+		}
 		fl_batch_free(b);
 	} else if (r->err == NULL && ++b->tries < 5 && !fl_stopping) {
 		/* Someone wrote first: merge each into what is there now
@@ -804,8 +916,9 @@ fl_batch_cb(struct etcd_result *r, void *arg)
 			if (k < r->nkvs)
 				cur = json_loadb((const char *)r->kvs[k].val,
 				    r->kvs[k].vlen, 0, &jerr);
+			prev = b->it[i];
 			if (fl_item_merge(&b->it[i], cur, k < r->nkvs ?
-			    r->kvs[k].mod_rev : 0) == -1) {
+			    r->kvs[k].mod_rev : 0, &prev) == -1) {
 				/* Gone from the table: drop it from the txn. */
 				json_object_del(fl_flying, b->it[i].name);
 				free(b->it[i].name);
@@ -820,8 +933,12 @@ fl_batch_cb(struct etcd_result *r, void *arg)
 			fl_batch_free(b);
 		else
 			fl_batch_send(b);
-	} else
+	} else {
+		/* No answer, or not ours to read: it may have committed. */
+		for (i = 0; r->err != NULL && i < b->n; i++)
+			fl_unsure_add(&b->it[i]);
 		fl_batch_later(b);
+	}
 	etcd_result_free(r);
 }
 
@@ -874,7 +991,7 @@ fl_flush_tick(evutil_socket_t fd, short what, void *arg)
 		it = &b->it[b->n];
 		snprintf(sfx, sizeof(sfx), "state/%s", name);
 		it->name = xstrdup(name);
-		if (fl_item_merge(it, fl_kv_val(sfx), fl_kv_rev(sfx)) == -1) {
+		if (fl_item_merge(it, fl_kv_val(sfx), fl_kv_rev(sfx), NULL) == -1) {
 			free(it->name);	/* no longer in the table */
 			it->name = NULL;
 			continue;
@@ -963,7 +1080,7 @@ fl_op_finish(struct fl_op *op, const char *err)
 		}
 		log_warnx("store: cannot defer an answer; answering now");
 	}
-	op->done(err, op->arg);
+	op->done(op->arg, err);
 	free(op->err);
 	json_decref(op->names);
 	json_decref(op->value);
@@ -1228,6 +1345,11 @@ fleet_start(struct event_base *base, int port,
 		return;
 	fl_base = base;
 	fl_load = load;
+	/* Tokens differ across restarts: a record's wseq from our last
+	 * life never matches a write of this one. */
+	if (getrandom(&fl_wtok, sizeof(fl_wtok), 0) != sizeof(fl_wtok))
+		fl_wtok = (int64_t)time(NULL) << 20;
+	fl_wtok &= INT64_MAX >> 1;
 	if (fl_id_opt != NULL)
 		fl_id = xstrdup(fl_id_opt);
 	else {
@@ -1295,7 +1417,8 @@ fleet_stop(void)
 	json_decref(fl_table);
 	json_decref(fl_dirty);
 	json_decref(fl_flying);
-	fl_kv = fl_table = fl_dirty = fl_flying = NULL;
+	json_decref(fl_unsure);
+	fl_kv = fl_table = fl_dirty = fl_flying = fl_unsure = NULL;
 	free(fl_url);
 	free(fl_id_opt);
 	free(fl_id);

@@ -49,11 +49,11 @@ void	 fleet_reread(void);
 
 /*
  * An operator write (enable, disable, bump-timeout, set, remove) on the
- * named clients, as CAS writes to the store; done(NULL or why, arg) is
+ * named clients, as CAS writes to the store; done(arg, NULL or why) is
  * called exactly once, after the store answered (within about 2 s).
  * 0 when queued, -1 (nothing queued) if cmd is not a store write.
  */
-typedef void	(*fleet_done_fn)(const char *err, void *arg);
+typedef void	(*fleet_done_fn)(void *arg, const char *err);
 int	 fleet_op(const char *cmd, json_t *names, const char *attr,
 	    json_t *value, fleet_done_fn, void *arg);
 

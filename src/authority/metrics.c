@@ -239,6 +239,9 @@ metric_render(struct evbuffer *b)
 	metric_counter(b, "mandos_watchers_dropped_total",
 	    "Watchers dropped for falling behind.",
 	    metric_val[M_WATCH_DROPPED]);
+	metric_counter(b, "mandos_control_timeouts_total",
+	    "Control peers closed for sending no request, or not reading, "
+	    "within the bound.", metric_val[M_CTL_TIMEOUTS]);
 	if (metric_store_enabled) {
 		metric_counter(b, "mandos_store_requests_total", "Requests "
 		    "sent to the fleet store (etcd).",
@@ -265,7 +268,8 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 		"clients_expired", "checker_success", "checker_failure",
 		"checker_killed", "checker_error", "state_saves_ok",
 		"state_saves_failed", "control_requests", "control_errors",
-		"control_denied", "watchers_dropped", "refused_source_share",
+		"control_denied", "watchers_dropped", "control_timeouts",
+		"refused_source_share",
 		"worker_deaths", "worker_protocol_errors", "store_requests",
 		"store_refused",
 	};

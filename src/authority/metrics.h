@@ -25,6 +25,7 @@ enum metric {
 	M_CTL_ERRORS,
 	M_CTL_DENIED,
 	M_WATCH_DROPPED,
+	M_CTL_TIMEOUTS,		/* control peers closed at a deadline */
 	M_REFUSED_SHARE,	/* refused at accept: over its source's fair share */
 	M_WORKER_DIED,		/* network workers that died and were replaced */
 	M_WORKER_KILLED,	/* workers ended for a protocol error */

@@ -1274,6 +1274,41 @@ etcd_cas_delete(struct etcd *e, const char *key, int64_t rev, etcd_cb cb,
 }
 
 int
+etcd_cas_delete_also(struct etcd *e, const char *key, int64_t rev,
+    const char *const *also, size_t nalso, etcd_cb cb, void *arg)
+{
+	json_t	*j, *succ;
+	char	*k, r[32];
+	size_t	 i;
+
+	if (nalso + 1 > ETCD_TXN_MAX_OPS)
+		return (-1);
+	if ((k = b64_encode(key, strlen(key))) == NULL)
+		return (-1);
+	snprintf(r, sizeof(r), "%lld", (long long)rev);
+	j = json_pack("{s:[{s:s,s:s,s:s,s:s}],s:[{s:{ss}}],s:[{s:{s:s}}]}",
+	    "compare", "key", k, "target", "MOD", "result", "EQUAL",
+	    "mod_revision", r, "success", "request_delete_range", "key", k,
+	    "failure", "request_range", "key", k);
+	free(k);
+	if (j == NULL)
+		return (-1);
+	succ = json_object_get(j, "success");
+	for (i = 0; i < nalso; i++) {
+		/* A delete of an absent key is a no-op: no compare on these. */
+		if ((k = b64_encode(also[i], strlen(also[i]))) == NULL ||
+		    json_array_append_new(succ, json_pack("{s:{ss}}",
+		    "request_delete_range", "key", k)) == -1) {
+			free(k);
+			json_decref(j);
+			return (-1);
+		}
+		free(k);
+	}
+	return (req_start(e, R_TXN, "/v3/kv/txn", dump(j), cb, arg));
+}
+
+int
 etcd_cas_put_many(struct etcd *e, const struct etcd_cas_op *ops, size_t n,
     etcd_cb cb, void *arg)
 {

@@ -114,6 +114,13 @@ int	 etcd_cas_put(struct etcd *, const char *key, const void *, size_t,
 int	 etcd_cas_delete(struct etcd *, const char *key, int64_t rev,
 	    etcd_cb, void *);
 /*
+ * Delete key if its mod_revision is rev, and with it every key of also
+ * (absent ones are no-ops) in the same txn: all go or none. A failed
+ * compare answers key's current kv. At most ETCD_TXN_MAX_OPS - 1 others.
+ */
+int	 etcd_cas_delete_also(struct etcd *, const char *key, int64_t rev,
+	    const char *const *also, size_t nalso, etcd_cb, void *);
+/*
  * Many CAS puts in one txn: all hold or none is written. On a failed
  * compare the answer's kvs are the current values of those keys that
  * exist (absent keys are missing from it). At most ETCD_TXN_MAX_OPS ops

@@ -85,4 +85,47 @@ grep -q -- "--store-ca $T/no-such-ca.pem: " "$T/tls.err" || fail "missing CA fil
 "$CTL" --store "etcd://127.0.0.1:1" --pull 2>"$T/np.err" && fail "no prefix accepted"
 grep -q 'PREFIX' "$T/np.err" || fail "missing prefix error unclear: $(cat "$T/np.err")"
 ok "bad table, a missing --store-ca file and a missing prefix are clear errors"
+
+# A push that removes a client removes its runtime state, pending approval
+# and checker result with it: the same machine pushed again later starts
+# enabled with nothing sent, not disabled by the old record.
+. "$(dirname "$0")/lib-servers.sh"
+STORE=etcd://$ETCD_ENDPOINTS/mandos-rm
+make_table 2 rm >"$T/rm.json"
+"$CTL" --store "$STORE" --push "$T/rm.json" >/dev/null || fail "push for removal"
+srv_start 0
+fetch 0 0 rm
+[ "$RC" = 0 ] || fail "storm-0 got no secret (rc $RC): $(cat "$T/fetch.err")"
+ctl 0 -d storm-0 || fail "disable storm-0"
+state() { ectl get --print-value-only /mandos-rm/state/storm-0; }
+wait_until 5000 eval 'state | grep -q "\"enabled\":false.*\"secrets_sent\":1"' >/dev/null ||
+    fail "state/storm-0 never showed disabled with one secret sent: $(state)"
+ectl put /mandos-rm/approvals/storm-0 '{"approved":false,"duration_ms":600000,"server":"x","time":1}' >/dev/null &&
+    ectl put /mandos-rm/checks/storm-0 '{"server":"server0","status":1,"time":1}' >/dev/null || fail "etcdctl put"
+cp "$T/rm.json" "$T/rm-without.json"
+edit_json "$T/rm-without.json" "del t['clients']['storm-0']"
+"$CTL" --store "$STORE" --push "$T/rm-without.json" >"$T/rm1.out" || fail "push without storm-0"
+grep -qx "removed storm-0" "$T/rm1.out" || fail "push without storm-0 printed: $(cat "$T/rm1.out")"
+left=$(ectl get --prefix --keys-only /mandos-rm/ | grep storm-0)
+[ -z "$left" ] || fail "keys of the removed client remain: $left"
+ok "a push that removes a client removes its state, approval and checker result"
+wait_until 5000 eval '! ctl 0 --dump-json storm-0 >/dev/null 2>&1' >/dev/null ||
+    fail "server 0 still lists storm-0 after its removal"
+"$CTL" --store "$STORE" --push "$T/rm.json" >"$T/rm2.out" || fail "push storm-0 again"
+grep -qx "added storm-0" "$T/rm2.out" || fail "push of storm-0 again printed: $(cat "$T/rm2.out")"
+# mandosctl -j prints mandos-ctl's fields only: SecretsSent is the socket's.
+shown() { python3 - "$T/s0/sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
+r = json.loads(s.makefile("rb").readline())
+if r.get("ok"): print(r["result"]["storm-0"]["Enabled"], r["result"]["storm-0"]["SecretsSent"])
+PY
+}
+wait_until 5000 eval '[ "$(shown)" = "True 0" ]' >/dev/null ||
+    fail "storm-0 pushed again shows Enabled, SecretsSent = $(shown), want True 0"
+fetch 0 0 rm
+[ "$RC" = 0 ] || fail "storm-0 pushed again got no secret (rc $RC)"
+ok "the client pushed again is enabled with zero secrets sent, and served"
+srv_stop 0
 exit 0

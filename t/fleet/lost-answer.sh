@@ -1,0 +1,162 @@
+#!/bin/bash
+# lost-answer.sh: a state txn that etcd committed but whose answer never
+# came back is not counted twice. A real TCP proxy between mandosd and one
+# etcd member forwards every request and, while told to, closes the
+# connection of a state txn after etcd answered it, without passing the
+# answer on: a network fault, not a mock. Phase 1 loses one answer (the
+# store client retries at once, its compare fails on our own commit);
+# phase 2 loses every state txn's answer for 3 s (each flush fails after
+# its deadline and the next second tries again). Either way the record's
+# secrets_sent must equal the secrets the server sent.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-servers.sh"
+[ -x "$STORM" ] || skip "no $STORM"
+etcd_cluster_start
+
+cat >"$T/proxy.py" <<'PY'
+import base64, json, os, socket, sys, threading
+up_port, port_file, drop_file, log_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+lock = threading.Lock()
+dropped = 0
+
+def drops_left():
+    try:
+        return int(open(drop_file).read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+def take_drop():
+    global dropped
+    with lock:
+        n = drops_left()
+        if n <= 0:
+            return False
+        open(drop_file, "w").write(str(n - 1))
+        dropped += 1
+        open(log_file, "w").write("%d\n" % dropped)
+        return True
+
+def read_request(c):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            return None
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = 0
+    for l in head.split(b"\r\n")[1:]:
+        k, _, v = l.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(body) < n:
+        d = c.recv(65536)
+        if not d:
+            break
+        body += d
+    return head, body
+
+def is_state_txn(head, body):
+    if not head.startswith(b"POST /v3/kv/txn "):
+        return False
+    try:
+        j = json.loads(body)
+        return any(b"/state/" in base64.b64decode(c["key"]) for c in j.get("compare", []))
+    except Exception:
+        return False
+
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+def serve(c):
+    req = read_request(c)
+    if req is None:
+        c.close(); return
+    head, body = req
+    u = socket.create_connection(("127.0.0.1", up_port))
+    u.sendall(head + b"\r\n\r\n" + body)
+    if is_state_txn(head, body) and take_drop():
+        # etcd has it; wait for its whole answer, then lose it.
+        u.settimeout(5)
+        try:
+            while u.recv(65536):
+                pass
+        except OSError:
+            pass
+        u.close(); c.close(); return
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+    pipe(c, u)
+
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", 0)); l.listen(64)
+open(port_file + ".tmp", "w").write(str(l.getsockname()[1]))
+os.rename(port_file + ".tmp", port_file)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+echo 0 >"$T/drop"
+python3 "$T/proxy.py" "${ETCD_CPORT[0]}" "$T/proxy.port" "$T/drop" "$T/dropped" &
+EXTRA_PIDS+=("$!")
+for _ in $(seq 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
+[ -s "$T/proxy.port" ] || fail "the proxy did not start"
+
+make_table 2 la >"$T/t.json"
+"$CTL" --store "$STORE" --push "$T/t.json" >/dev/null || fail "push"
+STORE=etcd://127.0.0.1:$(cat "$T/proxy.port")/mandos-test
+srv_start 0
+sent() { ectl get --print-value-only /mandos-test/state/storm-0 |
+    python3 -c 'import json,sys; l=sys.stdin.read().strip(); print(json.loads(l).get("secrets_sent", 0) if l else 0)'; }
+handshakes() {
+	local k
+	for k in $(seq "$1"); do
+		fetch 0 0 la
+		[ "$RC" = 0 ] || fail "storm-0 got no secret (rc $RC): $(cat "$T/fetch.err")"
+	done
+}
+dropped() { cat "$T/dropped" 2>/dev/null || echo 0; }
+
+# Phase 1: the first state txn's answer is lost.
+echo 1 >"$T/drop"
+handshakes 3
+wait_until 10000 eval '[ "$(dropped)" -ge 1 ]' >/dev/null || fail "the proxy lost no answer"
+wait_until 10000 eval '[ "$(sent)" -ge 3 ]' >/dev/null || fail "the store counts $(sent) of 3 secrets sent"
+sleep 3		# a late double count would show now
+[ "$(sent)" = 3 ] || fail "one lost answer: the store counts $(sent) secrets sent for 3"
+ok "one state txn's answer lost: the store counts 3 secrets sent for 3"
+
+# Phase 2: every state txn's answer lost for 3 s, then none.
+echo 1000000 >"$T/drop"
+d0=$(dropped)
+handshakes 3
+sleep 3
+echo 0 >"$T/drop"
+d1=$(dropped)
+[ $((d1 - d0)) -ge 2 ] || fail "phase 2 lost only $((d1 - d0)) answers"
+wait_until 10000 eval '[ "$(sent)" -ge 6 ]' >/dev/null || fail "the store counts $(sent) of 6 secrets sent"
+sleep 3
+[ "$(sent)" = 6 ] || fail "$((d1 - d0)) lost answers: the store counts $(sent) secrets sent for 6"
+ok "$((d1 - d0)) state txn answers lost over 3 s: the store counts 6 secrets sent for 6"
+got=$(ctl 0 --dump-json storm-0 >/dev/null && python3 - "$T/s0/sock" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
+print(json.loads(s.makefile("rb").readline())["result"]["storm-0"]["SecretsSent"])
+PY
+)
+[ "$got" = 6 ] || fail "server 0 shows SecretsSent $got, want 6"
+ok "the server shows 6 secrets sent"
+srv_stop 0
+exit 0
