@@ -9,7 +9,12 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/queue.h>
 #include <sys/time.h>
@@ -171,6 +176,26 @@ etcd_pool_put(struct etcd_conn *c)
 	c->idle = 1;
 	TAILQ_INSERT_HEAD(&p->idle[c->ep], c, entry);
 	p->nidle[c->ep]++;
+}
+
+/*
+ * Over TLS a request leaves as two records, headers and body, in two
+ * sends: on a kept-alive connection Nagle held the second until etcd's
+ * delayed ACK of the first, 40 ms a request (a new connection hid it:
+ * Linux ACKs at once at first). Our writes are whole requests anyway.
+ */
+void
+etcd_pool_sent(struct etcd_conn *c)
+{
+	evutil_socket_t	 fd;
+	int		 one = 1;
+
+	if (c->nodelay)
+		return;
+	fd = bufferevent_getfd(evhttp_connection_get_bufferevent(c->evc));
+	if (fd != -1 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == 0)
+		c->nodelay = 1;
 }
 
 /* Free the connections dropped inside callbacks (see struct etcd_pool). */

@@ -31,6 +31,7 @@ struct etcd_conn {
 	size_t		 ep;
 	unsigned long	 served;	/* requests it finished before this one */
 	int		 closed;	/* evhttp saw it close */
+	int		 nodelay;	/* TCP_NODELAY set on its socket */
 	/* the pool's */
 	struct etcd_pool *pool;
 	int		 idle;
@@ -50,6 +51,8 @@ void	 etcd_pool_put(struct etcd_conn *);
 /* Close c, never to be reused. Inside one of evhttp's callbacks on it,
  * now must be 0: it is freed once the callback has returned. */
 void	 etcd_pool_drop(struct etcd_conn *, int now);
+/* Once a request is made on c (its socket exists then): TCP_NODELAY. */
+void	 etcd_pool_sent(struct etcd_conn *);
 /* Close every idle connection to endpoint ep (it failed, or restarted). */
 void	 etcd_pool_flush(struct etcd_pool *, size_t ep);
 /* Connections opened since the pool was made. */

@@ -897,6 +897,7 @@ req_attempt(struct etcd_req *q)
 		req_retry(q, "cannot send request", 0);
 		return;
 	}
+	etcd_pool_sent(q->conn);
 }
 
 /*
@@ -1546,6 +1547,7 @@ watch_connect(struct etcd_watch *w)
 		watch_broken(w, "cannot send watch request");
 		return;
 	}
+	etcd_pool_sent(w->conn);
 	w->hreq = hr;
 }
 
