@@ -122,6 +122,13 @@ fleet_refusing(void)
 	return (r);
 }
 
+/* For mandos_store_connections_total. */
+static unsigned long
+fl_connections(void)
+{
+	return (etcd_connections(fl_etcd));
+}
+
 /* Count one request to etcd (every call below goes through these). */
 static void
 fl_count(void)
@@ -1362,6 +1369,7 @@ fleet_start(struct event_base *base, int port,
 		fatalx("--store: %s", err != NULL ? err : "no store handle");
 	fl_etcd = fl_pre;
 	fl_pre = NULL;
+	metric_store_connections = fl_connections;
 	etcd_set_timeouts(fl_etcd, FLEET_TOTAL_MS, FLEET_ATTEMPT_MS);
 	fl_coalesce_ev = evtimer_new(base, fl_coalesce_cb, NULL);
 	fl_probe_ev = event_new(base, -1, EV_PERSIST, fl_probe_cb, NULL);
@@ -1411,6 +1419,7 @@ fleet_stop(void)
 	if (etcd_inflight(fl_etcd) > 0)
 		log_warnx("store: %zu requests still in flight at exit",
 		    etcd_inflight(fl_etcd));
+	metric_store_connections = NULL;
 	etcd_free(fl_etcd);
 	fl_etcd = NULL;
 	json_decref(fl_kv);

@@ -23,6 +23,7 @@ int64_t		 metric_clients;
 int		 metric_store_enabled;
 int64_t		 metric_store_up;
 int64_t		 metric_store_revision;
+unsigned long	 (*metric_store_connections)(void);
 int64_t		 metric_clients_enabled;
 int64_t		 metric_approvals_pending;
 int64_t		 metric_checkers_running;
@@ -246,6 +247,11 @@ metric_render(struct evbuffer *b)
 		metric_counter(b, "mandos_store_requests_total", "Requests "
 		    "sent to the fleet store (etcd).",
 		    metric_val[M_STORE_REQUESTS]);
+		if (metric_store_connections != NULL)
+			metric_counter(b, "mandos_store_connections_total",
+			    "HTTP connections opened to the fleet store "
+			    "(requests reuse kept-alive ones).",
+			    metric_store_connections());
 		metric_gauge(b, "mandos_store_up", "Whether the fleet store "
 		    "answers (1) or not (0).", metric_store_up);
 		metric_gauge(b, "mandos_store_revision", "The store revision "
@@ -296,5 +302,8 @@ metric_stats(void (*cb)(void *, const char *, double), void *arg)
 	if (metric_store_enabled) {
 		cb(arg, "store_up", (double)metric_store_up);
 		cb(arg, "store_revision", (double)metric_store_revision);
+		if (metric_store_connections != NULL)
+			cb(arg, "store_connections",
+			    (double)metric_store_connections());
 	}
 }

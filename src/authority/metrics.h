@@ -47,6 +47,8 @@ extern int64_t	 metric_workers;	/* network workers running */
 extern int	 metric_store_enabled;	/* --store: render the store's */
 extern int64_t	 metric_store_up;
 extern int64_t	 metric_store_revision;
+/* Connections opened to the store, read when rendered (NULL: none yet). */
+extern unsigned long (*metric_store_connections)(void);
 
 const char	*metric_result_name(enum conn_result);
 /* Record a finished connection and, if it got that far, its handshake time. */

@@ -1,13 +1,14 @@
 /*
  * store-etcd.c: the etcd v3 client of the authority. It owns the endpoint
  * list, the per-request deadline and failover, the JSON/base64 encoding of
- * etcd's gateway, the watch streams, TLS to etcd and its auth token.
+ * etcd's gateway, the watch streams, TLS to etcd and its auth token; the
+ * connections are store-etcd-pool.c's, which keeps them alive between
+ * requests.
  * Nothing here blocks: each call queues an HTTP request on the caller's
  * event base and reports once.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "store-etcd.h"
+#include "store-etcd-pool.h"
 
 #define ETCD_PAUSE_MS	150	/* between rounds over all endpoints */
 #define WATCH_RETRY_MS	300	/* before a broken watch reconnects */
@@ -44,11 +46,7 @@ struct etcd {
 	struct etcd_url	 url;
 	size_t		 cur;		/* endpoint that answered last */
 	int		 total_ms, attempt_ms;
-	/* Connections whose request is done, freed outside evhttp's
-	 * callbacks (evhttp still uses one right after its callback). */
-	struct evhttp_connection **grave;
-	size_t		 ngrave, capgrave;
-	struct event	*reaper;
+	struct etcd_pool *pool;		/* the connections, kept alive */
 	SSL_CTX		*ssl;		/* etcds:// */
 	int		 has_cert;	/* we present a client certificate */
 	char		*user, *pass;	/* --store-auth */
@@ -76,7 +74,8 @@ struct etcd_req {
 	char		*liveerr;	/* from an endpoint that was up (5xx, timeout) */
 	struct timeval	 t_attempt;
 	struct event	*timer;
-	struct evhttp_connection *conn;
+	struct etcd_conn *conn;
+	int		 fresh;		/* the next attempt opens a connection */
 	struct evbuffer	*chunks;	/* keepalive: the first streamed message */
 	int		 reauthed;	/* already retried with a new token */
 	unsigned long	 tgen;		/* the token this attempt carried */
@@ -90,7 +89,7 @@ struct etcd_watch {
 	etcd_watch_cb	 cb;
 	void		*arg;
 	size_t		 ep;
-	struct evhttp_connection *conn;
+	struct etcd_conn *conn;		/* its own, never pooled */
 	struct evhttp_request *hreq;
 	struct evbuffer	*line;
 	struct event	*timer;
@@ -101,7 +100,6 @@ struct etcd_watch {
 static void	 req_attempt(struct etcd_req *);
 static void	 req_done(struct evhttp_request *, void *);
 static void	 watch_connect(struct etcd_watch *);
-static void	 reap(evutil_socket_t, short, void *);
 static void	 auth_start(struct etcd *);
 static void	 auth_drop(struct etcd *, unsigned long);
 
@@ -475,7 +473,7 @@ int
 etcd_attach(struct etcd *e, struct event_base *base, char **errstr)
 {
 	e->base = base;
-	if ((e->reaper = evtimer_new(base, reap, e)) == NULL) {
+	if ((e->pool = etcd_pool_new(base, &e->url, e->ssl)) == NULL) {
 		*errstr = strdup("out of memory");
 		return (-1);
 	}
@@ -494,43 +492,10 @@ etcd_auth_count(const struct etcd *e)
 	return (e->nauth);
 }
 
-/* A connection to endpoint i: plain, or TLS verifying etcd's name or IP. */
-static struct evhttp_connection *
-ep_connect(struct etcd *e, size_t i)
+unsigned long
+etcd_connections(const struct etcd *e)
 {
-	const char		*host = e->url.ep[i].host;
-	struct bufferevent	*bev;
-	struct in6_addr		 a;
-	SSL			*ssl;
-
-	if (!e->url.tls)
-		return (evhttp_connection_base_new(e->base, NULL, host,
-		    e->url.ep[i].port));
-	if ((ssl = SSL_new(e->ssl)) == NULL)
-		return (NULL);
-	if (inet_pton(AF_INET, host, &a) == 1 ||
-	    inet_pton(AF_INET6, host, &a) == 1) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-		    host) != 1) {
-			SSL_free(ssl);
-			return (NULL);
-		}
-	} else if (SSL_set1_host(ssl, host) != 1 ||
-	    SSL_set_tlsext_host_name(ssl, host) != 1) {
-		SSL_free(ssl);
-		return (NULL);
-	}
-	bev = bufferevent_openssl_socket_new(e->base, -1, ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		return (NULL);
-	}
-	/* etcd may close without close_notify; the HTTP framing decides. */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return (evhttp_connection_base_bufferevent_new(e->base, NULL, bev,
-	    host, e->url.ep[i].port));
+	return (e != NULL ? etcd_pool_opened(e->pool) : 0);
 }
 
 /*
@@ -584,47 +549,13 @@ tls_why(struct etcd *e, size_t i, struct evhttp_connection *conn,
 	return (buf);
 }
 
-/* Free the connections of finished requests (see struct etcd). */
-static void
-reap(evutil_socket_t fd, short ev, void *arg)
-{
-	struct etcd	*e = arg;
-	size_t		 i;
-
-	for (i = 0; i < e->ngrave; i++)
-		evhttp_connection_free(e->grave[i]);
-	e->ngrave = 0;
-}
-
-/* Queue conn for freeing once evhttp's callback has returned. */
-static void
-bury(struct etcd *e, struct evhttp_connection *conn)
-{
-	struct timeval	 zero = { 0, 0 };
-	void		*n;
-
-	if (e->ngrave == e->capgrave) {
-		n = reallocarray(e->grave, e->capgrave * 2 + 8,
-		    sizeof(*e->grave));
-		if (n == NULL)
-			return;		/* leak one rather than crash */
-		e->grave = n;
-		e->capgrave = e->capgrave * 2 + 8;
-	}
-	e->grave[e->ngrave++] = conn;
-	evtimer_add(e->reaper, &zero);
-}
-
 /* Requests still in flight must have finished (or the base be gone). */
 void
 etcd_free(struct etcd *e)
 {
 	if (e == NULL)
 		return;
-	reap(-1, 0, e);
-	if (e->reaper != NULL)
-		event_free(e->reaper);
-	free(e->grave);
+	etcd_pool_free(e->pool);
 	if (e->ssl != NULL)
 		SSL_CTX_free(e->ssl);
 	if (e->pass != NULL)
@@ -903,6 +834,7 @@ static void
 req_attempt(struct etcd_req *q)
 {
 	struct etcd		*e = q->e;
+	struct evhttp_connection *evc;
 	struct evhttp_request	*hr;
 	struct timeval		 tv;
 	char			 hosthdr[300];
@@ -922,19 +854,22 @@ req_attempt(struct etcd_req *q)
 	}
 	q->tries++;
 	gettimeofday(&q->t_attempt, NULL);
-	q->conn = ep_connect(e, q->ep);
+	q->conn = etcd_pool_get(e->pool, q->ep, q->fresh);
+	q->fresh = 0;
 	if (q->conn == NULL) {
 		req_retry(q, "cannot create connection", 0);
 		return;
 	}
+	evc = q->conn->evc;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	evhttp_connection_set_timeout_tv(q->conn, &tv);
-	evhttp_connection_set_retries(q->conn, 0);
-	evhttp_connection_set_max_body_size(q->conn, ETCD_MAX_BODY);
-	evhttp_connection_set_max_headers_size(q->conn, 64 * 1024);
+	evhttp_connection_set_timeout_tv(evc, &tv);
+	evhttp_connection_set_retries(evc, 0);
+	evhttp_connection_set_max_body_size(evc, ETCD_MAX_BODY);
+	evhttp_connection_set_max_headers_size(evc, 64 * 1024);
 	if ((hr = evhttp_request_new(req_done, q)) == NULL) {
-		evhttp_connection_free(q->conn);
+		etcd_pool_drop(q->conn, 0);
+		q->conn = NULL;
 		req_retry(q, "out of memory", 0);
 		return;
 	}
@@ -955,12 +890,14 @@ req_attempt(struct etcd_req *q)
 	}
 	evbuffer_add(evhttp_request_get_output_buffer(hr), q->body,
 	    strlen(q->body));
-	if (evhttp_make_request(q->conn, hr, EVHTTP_REQ_POST, q->path) == -1) {
+	if (evhttp_make_request(evc, hr, EVHTTP_REQ_POST, q->path) == -1) {
 		/* evhttp freed hr */
-		evhttp_connection_free(q->conn);
+		etcd_pool_drop(q->conn, 0);
+		q->conn = NULL;
 		req_retry(q, "cannot send request", 0);
 		return;
 	}
+	etcd_pool_sent(q->conn);
 }
 
 /*
@@ -1003,25 +940,43 @@ req_done(struct evhttp_request *hr, void *arg)
 	char			 why[512];
 	int			 code = hr != NULL ?
 				    evhttp_request_get_response_code(hr) : 0;
-	int			 fatal;
+	int			 fatal, ms = (int)since_ms(&q->t_attempt);
+	int			 slow = ms + 50 >= q->e->attempt_ms;
+	struct etcd_conn	*c = q->conn;
 
-	if (code == 0 && tls_why(q->e, q->ep, q->conn, why, sizeof(why),
+	q->conn = NULL;
+	if (code != 0 && code != 200)
+		etcd_pool_drop(c, 0);	/* a bad answer: start afresh */
+	if (code == 0 && c->served > 0 && !slow) {
+		/*
+		 * A kept-alive connection failed at once, before any answer:
+		 * etcd closed it as we sent (it restarted, or closed it idle).
+		 * Not the member's failure: again, on a new connection, and
+		 * its other idle ones are as old.
+		 */
+		etcd_pool_drop(c, 0);
+		etcd_pool_flush(q->e->pool, q->ep);
+		q->tries--;
+		q->fresh = 1;
+		req_attempt(q);
+		return;
+	}
+	if (code == 0 && tls_why(q->e, q->ep, c->evc, why, sizeof(why),
 	    &fatal) != NULL) {
-		bury(q->e, q->conn);
-		q->conn = NULL;
+		etcd_pool_drop(c, 0);
+		etcd_pool_flush(q->e->pool, q->ep);
 		if (fatal)
 			req_fail(q, why);
 		else
 			req_retry(q, why, 0);
 		return;
 	}
-	bury(q->e, q->conn);
-	q->conn = NULL;
 	if (code == 0) {
 		/* An attempt that used its whole timeout met a live member
-		 * that could not answer (no quorum); a quick one, a refusal. */
-		int ms = (int)(since_ms(&q->t_attempt));
-		int slow = ms + 50 >= q->e->attempt_ms;
+		 * that could not answer (no quorum); a quick one, a refusal.
+		 * Either way, none of its connections is to be trusted. */
+		etcd_pool_drop(c, 0);
+		etcd_pool_flush(q->e->pool, q->ep);
 
 		snprintf(why, sizeof(why), "etcd at %s:%u %s after %d ms",
 		    q->e->url.ep[q->ep].host, q->e->url.ep[q->ep].port,
@@ -1039,6 +994,7 @@ req_done(struct evhttp_request *hr, void *arg)
 		json_decref(j);
 		/* 5xx: no leader, no quorum, timed out: another may do. */
 		if (code >= 500) {
+			etcd_pool_flush(q->e->pool, q->ep);
 			req_retry(q, why, 1);
 			return;
 		}
@@ -1068,6 +1024,11 @@ req_done(struct evhttp_request *hr, void *arg)
 	else
 		parse_answer(q, j, r);
 	json_decref(j);
+	/* Before the callback, which may send the next request on it. */
+	if (r->err == NULL)
+		etcd_pool_put(c);
+	else
+		etcd_pool_drop(c, 0);
 	q->e->cur = q->ep;
 	req_finish(q, r);
 }
@@ -1402,7 +1363,7 @@ static void
 watch_close(struct etcd_watch *w)
 {
 	if (w->conn != NULL)
-		evhttp_connection_free(w->conn);	/* frees hreq too */
+		etcd_pool_drop(w->conn, 1);	/* frees hreq too */
 	w->conn = NULL;
 	w->hreq = NULL;
 	evbuffer_drain(w->line, evbuffer_get_length(w->line));
@@ -1549,7 +1510,7 @@ watch_done(struct evhttp_request *hr, void *arg)
 		return;
 	if (code == 401)
 		auth_drop(w->e, w->tgen);
-	if (code != 0 || tls_why(w->e, w->ep, w->conn, why, sizeof(why),
+	if (code != 0 || tls_why(w->e, w->ep, w->conn->evc, why, sizeof(why),
 	    &fatal) == NULL)
 		snprintf(why, sizeof(why), "watch stream from %s:%u ended "
 		    "(HTTP %d)", w->e->url.ep[w->ep].host,
@@ -1584,7 +1545,8 @@ watch_connect(struct etcd_watch *w)
 		return;
 	}
 	w->broken = 0;
-	w->conn = ep_connect(w->e, w->ep);
+	/* A stream of its own, for as long as it lasts. */
+	w->conn = etcd_pool_get(w->e->pool, w->ep, 1);
 	snprintf(rev, sizeof(rev), "%lld", (long long)w->rev);
 	j = json_pack("{s:{ssss}}", "create_request", "key", w->key,
 	    "start_revision", rev);
@@ -1599,8 +1561,8 @@ watch_connect(struct etcd_watch *w)
 		return;
 	}
 	/* No read timeout: a quiet watch is normal (planned: progress). */
-	evhttp_connection_set_retries(w->conn, 0);
-	evhttp_connection_set_max_headers_size(w->conn, 64 * 1024);
+	evhttp_connection_set_retries(w->conn->evc, 0);
+	evhttp_connection_set_max_headers_size(w->conn->evc, 64 * 1024);
 	evhttp_request_set_chunked_cb(hr, watch_chunk);
 	snprintf(hosthdr, sizeof(hosthdr), "%s:%u", w->e->url.ep[w->ep].host,
 	    w->e->url.ep[w->ep].port);
@@ -1615,11 +1577,12 @@ watch_connect(struct etcd_watch *w)
 	}
 	evbuffer_add(evhttp_request_get_output_buffer(hr), body, strlen(body));
 	free(body);
-	if (evhttp_make_request(w->conn, hr, EVHTTP_REQ_POST,
+	if (evhttp_make_request(w->conn->evc, hr, EVHTTP_REQ_POST,
 	    "/v3/watch") == -1) {
 		watch_broken(w, "cannot send watch request");
 		return;
 	}
+	etcd_pool_sent(w->conn);
 	w->hreq = hr;
 }
 

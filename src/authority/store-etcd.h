@@ -3,7 +3,8 @@
  * over etcd's JSON gRPC gateway (/v3/kv/range, put, deleterange, txn,
  * /v3/watch, /v3/lease/grant, /v3/lease/keepalive) with libevent's evhttp.
  * Every request has a deadline and fails over across the URL's endpoints;
- * every response has a size bound. Keys are full keys (the caller adds
+ * every response has a size bound. Requests reuse kept-alive connections
+ * (store-etcd-pool.c). Keys are full keys (the caller adds
  * the prefix); values are bytes. etcds:// speaks TLS (OpenSSL through
  * libevent's bufferevent_openssl), verifying etcd's certificate against a
  * CA and the endpoint's name or IP, optionally with a client certificate;
@@ -97,6 +98,9 @@ struct etcd *etcd_new_opts(struct event_base *, const char *url,
 int	 etcd_attach(struct etcd *, struct event_base *, char **errstr);
 /* How many times a token was obtained (re-authentications included). */
 unsigned long etcd_auth_count(const struct etcd *);
+/* HTTP connections opened to etcd (requests share kept-alive ones; each
+ * watch has its own): the cost of the store on etcd's side. */
+unsigned long etcd_connections(const struct etcd *);
 /* Requests whose callback is still owed: etcd_free wants none. */
 size_t	 etcd_inflight(const struct etcd *);
 void	 etcd_free(struct etcd *);
