@@ -3,7 +3,8 @@
 # came back is not counted twice. A real TCP proxy between mandosd and one
 # etcd member forwards every request and, while told to, closes the
 # connection of a state txn after etcd answered it, without passing the
-# answer on: a network fault, not a mock. Phase 1 loses one answer (the
+# answer on: a network fault, not a mock. It reads each HTTP message on a
+# connection in turn, as mandosd keeps its connections alive. Phase 1 loses one answer (the
 # store client retries at once, its compare fails on our own commit);
 # phase 2 loses every state txn's answer for 3 s (each flush fails after
 # its deadline and the next second tries again). Either way the record's
@@ -36,25 +37,49 @@ def take_drop():
         open(log_file, "w").write("%d\n" % dropped)
         return True
 
-def read_request(c):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = c.recv(65536)
+class Conn:
+    """A socket with a read buffer: HTTP/1.1 messages one after another
+    (mandosd keeps its connections to etcd alive)."""
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+    def fill(self):
+        d = self.s.recv(65536)
         if not d:
-            return None
-        buf += d
-    head, _, body = buf.partition(b"\r\n\r\n")
-    n = 0
+            raise EOFError
+        self.buf += d
+    def until(self, sep):
+        while sep not in self.buf:
+            self.fill()
+        i = self.buf.index(sep) + len(sep)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+    def take(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+def headers(head):
+    h = {}
     for l in head.split(b"\r\n")[1:]:
         k, _, v = l.partition(b":")
-        if k.strip().lower() == b"content-length":
-            n = int(v)
-    while len(body) < n:
-        d = c.recv(65536)
-        if not d:
-            break
-        body += d
-    return head, body
+        h[k.strip().lower()] = v.strip()
+    return h
+
+def read_message(c):
+    """One whole request or answer: (head, raw bytes of it all)."""
+    head = c.until(b"\r\n\r\n")
+    h = headers(head[:-4])
+    if h.get(b"transfer-encoding", b"").lower() == b"chunked":
+        raw = head
+        while True:
+            line = c.until(b"\r\n")
+            n = int(line.split(b";")[0], 16)
+            raw += line + c.take(n + 2)
+            if n == 0:
+                return head, raw, b""
+    body = c.take(int(h.get(b"content-length", b"0")))
+    return head, head + body, body
 
 def is_state_txn(head, body):
     if not head.startswith(b"POST /v3/kv/txn "):
@@ -80,24 +105,32 @@ def pipe(a, b):
         except OSError:
             pass
 
-def serve(c):
-    req = read_request(c)
-    if req is None:
-        c.close(); return
-    head, body = req
-    u = socket.create_connection(("127.0.0.1", up_port))
-    u.sendall(head + b"\r\n\r\n" + body)
-    if is_state_txn(head, body) and take_drop():
-        # etcd has it; wait for its whole answer, then lose it.
-        u.settimeout(5)
-        try:
-            while u.recv(65536):
-                pass
-        except OSError:
-            pass
-        u.close(); c.close(); return
-    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
-    pipe(c, u)
+def serve(cs):
+    c, u = Conn(cs), None
+    try:
+        while True:
+            head, raw, body = read_message(c)
+            if u is None:
+                u = Conn(socket.create_connection(("127.0.0.1", up_port)))
+            u.s.sendall(raw)
+            if head.startswith(b"POST /v3/watch "):
+                # A stream, not one answer: pass it all through.
+                if c.buf:
+                    u.s.sendall(c.buf)
+                if u.buf:
+                    cs.sendall(u.buf)
+                threading.Thread(target=pipe, args=(u.s, cs), daemon=True).start()
+                pipe(cs, u.s)
+                return
+            _, answer, _ = read_message(u)
+            if is_state_txn(head, body) and take_drop():
+                break   # etcd has it and answered; the answer is lost
+            cs.sendall(answer)
+    except (EOFError, OSError, ValueError):
+        pass
+    for s in (cs, u.s if u else None):
+        if s is not None:
+            s.close()
 
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", 0)); l.listen(64)
