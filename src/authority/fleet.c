@@ -415,10 +415,12 @@ fl_key_changed(const char *sfx, const unsigned char *val, size_t len,
 
 	if (rev <= fl_kv_rev(sfx) && json_object_get(fl_kv, sfx) != NULL)
 		return;		/* applied already (our own write) */
-	fl_kv_set(sfx, val, len, rev);
 	if (rev > fl_rev)
 		fl_rev = rev;
 	metric_store_revision = fl_rev;
+	if (val == NULL && json_object_get(fl_kv, sfx) == NULL)
+		return;		/* gone already (our own removal) */
+	fl_kv_set(sfx, val, len, rev);
 	if (strncmp(sfx, "state/", 6) != 0) {
 		fl_table_changed();
 		return;
@@ -1030,7 +1032,6 @@ struct fl_op {
 	fleet_done_fn	 done;
 	void		*arg;
 	size_t		 idx;
-	int		 phase;		/* remove: 0 the entry, 1 its state */
 	int		 tries;
 	json_t		*cur;		/* after a lost race: the winner's */
 	int64_t		 rev;
@@ -1167,7 +1168,7 @@ fl_op_cb(struct etcd_result *r, void *arg)
 {
 	struct fl_op	*op = arg;
 	json_error_t	 jerr;
-	char		 msg[600];
+	char		 msg[600], sfx[600];
 
 	fl_pending--;
 	op->sync = 0;		/* out of fleet_op: answer directly */
@@ -1202,6 +1203,12 @@ fl_op_cb(struct etcd_result *r, void *arg)
 	/* Ours now: apply it here at once; the watch skips this revision. */
 	fl_key_changed(op->sfx, (const unsigned char *)op->val, op->val !=
 	    NULL ? strlen(op->val) : 0, r->revision);
+	if (strcmp(op->cmd, "remove") == 0) {
+		/* The state record went in the same txn (fl_op_remove). */
+		snprintf(sfx, sizeof(sfx), "state/%s", json_string_value(
+		    json_array_get(op->names, op->idx)));
+		fl_key_changed(sfx, NULL, 0, r->revision);
+	}
 	if (fl_table_dirty)
 		fl_reload();	/* the operator sees the change on return */
 	etcd_result_free(r);
@@ -1209,13 +1216,34 @@ fl_op_cb(struct etcd_result *r, void *arg)
 	op->cur = NULL;
 	op->have_cur = 0;
 	op->tries = 0;
-	if (strcmp(op->cmd, "remove") == 0 && op->phase == 0)
-		op->phase = 1;
-	else {
-		op->phase = 0;
-		op->idx++;
-	}
+	op->idx++;
 	fl_op_step(op);
+}
+
+/*
+ * Remove name: its entry if still at rev, and in the same txn its state
+ * record, its approval decision and its last checker result, so that
+ * nothing of it survives a lost store between two steps and the same
+ * machine added again later starts as the table says (enabled, nothing
+ * sent), as after mandosctl --push.
+ */
+static int
+fl_op_remove(struct fl_op *op, const char *key, const char *name,
+    int64_t rev)
+{
+	static const char *const dirs[] = { "state", "approvals", "checks" };
+	char		 also[3][1200];
+	const char	*alsop[3];
+	size_t		 i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(also[i], sizeof(also[i]), "%s%s/%s", fl_prefix,
+		    dirs[i], name);
+		alsop[i] = also[i];
+	}
+	fl_count();
+	return (fl_sent(etcd_cas_delete_also(fl_etcd, key, rev, alsop, 3,
+	    fl_op_cb, op)));
 }
 
 static void
@@ -1228,43 +1256,32 @@ fl_op_step(struct fl_op *op)
 	char		 key[1200], msg[600];
 	int		 rc, enable;
 
-	for (;;) {
-		if (op->idx >= json_array_size(op->names)) {
-			fl_op_finish(op, NULL);
-			return;
-		}
-		if (fl_stopping) {
-			fl_op_finish(op, "the server is stopping");
-			return;
-		}
-		name = json_string_value(json_array_get(op->names, op->idx));
-		free(op->sfx);
-		xasprintf(&op->sfx, "%s/%s", strcmp(op->cmd, "set") == 0 &&
-		    strcasecmp(op->attr, "enabled") != 0 ? "clients" :
-		    strcmp(op->cmd, "remove") == 0 && op->phase == 0 ?
-		    "clients" : "state", name);
-		cur = op->have_cur ? op->cur : fl_kv_val(op->sfx);
-		rev = op->have_cur ? op->rev : fl_kv_rev(op->sfx);
-		if (strcmp(op->cmd, "remove") == 0 && op->phase == 1 &&
-		    cur == NULL && rev == 0) {
-			op->phase = 0;	/* no state record */
-			op->idx++;
-			continue;
-		}
-		break;
+	if (op->idx >= json_array_size(op->names)) {
+		fl_op_finish(op, NULL);
+		return;
 	}
+	if (fl_stopping) {
+		fl_op_finish(op, "the server is stopping");
+		return;
+	}
+	name = json_string_value(json_array_get(op->names, op->idx));
+	free(op->sfx);
+	xasprintf(&op->sfx, "%s/%s", (strcmp(op->cmd, "set") == 0 &&
+	    strcasecmp(op->attr, "enabled") != 0) || strcmp(op->cmd,
+	    "remove") == 0 ? "clients" : "state", name);
+	cur = op->have_cur ? op->cur : fl_kv_val(op->sfx);
+	rev = op->have_cur ? op->rev : fl_kv_rev(op->sfx);
 	free(op->val);
 	op->val = NULL;
 	snprintf(key, sizeof(key), "%s%s", fl_prefix, op->sfx);
 	if (strcmp(op->cmd, "remove") == 0) {
-		if (op->phase == 0 && rev == 0) {
+		if (rev == 0) {
 			snprintf(msg, sizeof(msg), "%s is not in the store "
 			    "(given by a file?)", name);
 			fl_op_finish(op, msg);
 			return;
 		}
-		fl_count();
-		rc = fl_sent(etcd_cas_delete(fl_etcd, key, rev, fl_op_cb, op));
+		rc = fl_op_remove(op, key, name, rev);
 	} else {
 		if (strcmp(op->cmd, "set") == 0 && strcasecmp(op->attr,
 		    "enabled") != 0) {
