@@ -84,6 +84,20 @@ srv_kill9() {
 # ctl ID ARGS...: mandosctl against server ID's control socket.
 ctl() { local i=$1; shift; "$CTL" --socket "$T/s$i/sock" "$@"; }
 
+# srv_fields ID CLIENT FIELD...: CLIENT's FIELDs on server ID, from the
+# control socket's show (mandosctl -j prints mandos-ctl's fields only, not
+# SecretsSent), on one line as Python prints them; nothing if not shown.
+srv_fields() {
+	python3 - "$T/s$1/sock" "${@:2}" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+name = sys.argv[2]
+s.sendall(json.dumps({"v": 1, "cmd": "show", "clients": [name]}).encode() + b"\n")
+r = json.loads(s.makefile("rb").readline())
+if r.get("ok"): print(*(r["result"][name][f] for f in sys.argv[3:]))
+PY
+}
+
 # srv_wait_log ID REGEX SECONDS: until server ID's log has a line matching.
 srv_wait_log() { wait_for "$3" grep -q -- "$2" "$T/s$1/log"; }
 

@@ -122,6 +122,22 @@ ETCDCTL_TLS=()
 # fleet_tls_init: a CA, a server certificate for 127.0.0.1 (IP SAN) and
 # localhost, a client certificate (no CN: etcd 3.4's gateway refuses one with a CN), and a second CA that
 # signed none of them, in $TLS; the cluster then speaks TLS to clients.
+# fleet_auth_enable: etcd users on, root and "mandos" (read-write on
+# /mandos-test/ only, password in $T/auth, 0600, for --store-auth); ectl
+# goes on as root.
+fleet_auth_enable() {
+	ectl user add root --new-user-password 'root pw' >/dev/null || fail "user add root"
+	ectl user grant-role root root >/dev/null || fail "grant root"
+	ectl role add mandos >/dev/null || fail "role add"
+	ectl role grant-permission mandos --prefix=true readwrite /mandos-test/ >/dev/null || fail "grant-permission"
+	ectl user add mandos --new-user-password 'fleet s3cret' >/dev/null || fail "user add mandos"
+	ectl user grant-role mandos mandos >/dev/null || fail "grant mandos"
+	ectl auth enable >/dev/null || fail "auth enable"
+	ETCD_ROOT='root:root pw'
+	printf 'mandos:fleet s3cret\n' >"$T/auth"
+	chmod 0600 "$T/auth"
+}
+
 fleet_tls_init() {
 	command -v certtool >/dev/null 2>&1 || skip "certtool not installed (apt-get install gnutls-bin)"
 	TLS=$T/tls

@@ -182,13 +182,7 @@ wait_until 10000 eval '[ "$(sent)" -ge 6 ]' >/dev/null || fail "the store counts
 sleep 3
 [ "$(sent)" = 6 ] || fail "$((d1 - d0)) lost answers: the store counts $(sent) secrets sent for 6"
 ok "$((d1 - d0)) state txn answers lost over 3 s: the store counts 6 secrets sent for 6"
-got=$(ctl 0 --dump-json storm-0 >/dev/null && python3 - "$T/s0/sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
-print(json.loads(s.makefile("rb").readline())["result"]["storm-0"]["SecretsSent"])
-PY
-)
+got=$(srv_fields 0 storm-0 SecretsSent)
 [ "$got" = 6 ] || fail "server 0 shows SecretsSent $got, want 6"
 ok "the server shows 6 secrets sent"
 srv_stop 0

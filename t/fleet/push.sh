@@ -113,15 +113,7 @@ wait_until 5000 eval '! ctl 0 --dump-json storm-0 >/dev/null 2>&1' >/dev/null ||
     fail "server 0 still lists storm-0 after its removal"
 "$CTL" --store "$STORE" --push "$T/rm.json" >"$T/rm2.out" || fail "push storm-0 again"
 grep -qx "added storm-0" "$T/rm2.out" || fail "push of storm-0 again printed: $(cat "$T/rm2.out")"
-# mandosctl -j prints mandos-ctl's fields only: SecretsSent is the socket's.
-shown() { python3 - "$T/s0/sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
-r = json.loads(s.makefile("rb").readline())
-if r.get("ok"): print(r["result"]["storm-0"]["Enabled"], r["result"]["storm-0"]["SecretsSent"])
-PY
-}
+shown() { srv_fields 0 storm-0 Enabled SecretsSent; }
 wait_until 5000 eval '[ "$(shown)" = "True 0" ]' >/dev/null ||
     fail "storm-0 pushed again shows Enabled, SecretsSent = $(shown), want True 0"
 fetch 0 0 rm

@@ -69,15 +69,7 @@ sleep 1.5	# a record flushed late by either server would show now
 
 "$CTL" --store "$STORE" --push "$T/rm.json" >"$T/push2.out" || fail "push storm-0 again"
 grep -qx "added storm-0" "$T/push2.out" || fail "push of storm-0 again printed: $(cat "$T/push2.out")"
-# mandosctl -j prints mandos-ctl's fields only: SecretsSent is the socket's.
-shown() { python3 - "$T/s$1/sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"v":1,"cmd":"show","clients":["storm-0"]}\n')
-r = json.loads(s.makefile("rb").readline())
-if r.get("ok"): print(r["result"]["storm-0"]["Enabled"], r["result"]["storm-0"]["SecretsSent"])
-PY
-}
+shown() { srv_fields "$1" storm-0 Enabled SecretsSent; }
 for i in 0 1; do
 	wait_until 5000 eval '[ "$(shown '"$i"')" = "True 0" ]' >/dev/null ||
 	    fail "storm-0 pushed again shows Enabled, SecretsSent = $(shown "$i") on server $i, want True 0"

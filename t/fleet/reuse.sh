@@ -18,17 +18,7 @@ SEC=()
 [ "${REUSE_TLS:-0}" = 1 ] && fleet_tls_init
 etcd_cluster_start
 if [ "${REUSE_TLS:-0}" = 1 ]; then
-	# As t/fleet/tls.sh: etcd users on, "mandos" limited to the prefix.
-	ectl user add root --new-user-password 'root pw' >/dev/null || fail "user add root"
-	ectl user grant-role root root >/dev/null || fail "grant root"
-	ectl role add mandos >/dev/null || fail "role add"
-	ectl role grant-permission mandos --prefix=true readwrite /mandos-test/ >/dev/null || fail "grant-permission"
-	ectl user add mandos --new-user-password 'fleet s3cret' >/dev/null || fail "user add mandos"
-	ectl user grant-role mandos mandos >/dev/null || fail "grant mandos"
-	ectl auth enable >/dev/null || fail "auth enable"
-	ETCD_ROOT='root:root pw'
-	printf 'mandos:fleet s3cret\n' >"$T/auth"
-	chmod 0600 "$T/auth"
+	fleet_auth_enable	# as t/fleet/tls.sh
 	SEC=(--store-ca "$TLS/ca.pem" --store-cert "$TLS/client.pem" \
 	    --store-key "$TLS/client.key" --store-auth "$T/auth")
 	ok "etcds:// with client certificates and etcd user mandos"

@@ -16,19 +16,10 @@ etcd_cluster_start
 ok "3-member cluster over TLS with client certificates on $ETCD_ENDPOINTS"
 
 # Users and roles: root, and "mandos" with read-write on /mandos-test/ only.
-ectl user add root --new-user-password 'root pw' >/dev/null || fail "user add root"
-ectl user grant-role root root >/dev/null || fail "grant root"
-ectl role add mandos >/dev/null || fail "role add"
-ectl role grant-permission mandos --prefix=true readwrite /mandos-test/ >/dev/null || fail "grant-permission"
-ectl user add mandos --new-user-password 'fleet s3cret' >/dev/null || fail "user add mandos"
-ectl user grant-role mandos mandos >/dev/null || fail "grant mandos"
-ectl auth enable >/dev/null || fail "auth enable"
-ETCD_ROOT='root:root pw'
+fleet_auth_enable
 ectl get --prefix /mandos-test/ >/dev/null || fail "root cannot read after auth enable"
 ok "auth enabled: user mandos limited to /mandos-test/"
 
-printf 'mandos:fleet s3cret\n' >"$T/auth"
-chmod 0600 "$T/auth"
 printf 'mandos:wrong password\n' >"$T/auth-wrong"
 chmod 0600 "$T/auth-wrong"
 SEC=(--store-ca "$TLS/ca.pem" --store-cert "$TLS/client.pem" --store-key "$TLS/client.key" --store-auth "$T/auth")
