@@ -430,8 +430,9 @@ push_entry(struct store *s, const char *key, const char *name, json_t *base,
     json_t *want, json_t *revs, int *counts)
 {
 	const char	*what;
-	char		 kst[1200], kap[1200], kch[1200];
-	const char	*also[] = { kst, kap, kch };
+	char		 keys[ETCD_CLIENT_RECORDS][ETCD_RECORD_KEY_MAX];
+	const char	*also[ETCD_CLIENT_RECORDS];
+	size_t		 i;
 	int		 rc;
 
 	if (base != NULL && want != NULL && json_equal(base, want))
@@ -441,12 +442,12 @@ push_entry(struct store *s, const char *key, const char *name, json_t *base,
 	 * result go with its entry: a client added later under that name
 	 * (the same machine again) must start enabled, with nothing sent.
 	 */
-	snprintf(kst, sizeof(kst), "%s/state/%s", etcd_prefix(s->e), name);
-	snprintf(kap, sizeof(kap), "%s/approvals/%s", etcd_prefix(s->e), name);
-	snprintf(kch, sizeof(kch), "%s/checks/%s", etcd_prefix(s->e), name);
+	etcd_client_records(etcd_prefix(s->e), name, keys);
+	for (i = 0; i < ETCD_CLIENT_RECORDS; i++)
+		also[i] = keys[i];
 	rc = cas_entry(s, key, name, base, want,
 	    json_integer_value(json_object_get(revs, name)), also,
-	    counts != NULL ? 3 : 0);
+	    counts != NULL ? ETCD_CLIENT_RECORDS : 0);
 	if (rc <= 0)
 		return (rc);
 	what = base == NULL ? "added" : want == NULL ? "removed" : "changed";

@@ -1231,19 +1231,16 @@ static int
 fl_op_remove(struct fl_op *op, const char *key, const char *name,
     int64_t rev)
 {
-	static const char *const dirs[] = { "state", "approvals", "checks" };
-	char		 also[3][1200];
-	const char	*alsop[3];
+	char		 also[ETCD_CLIENT_RECORDS][ETCD_RECORD_KEY_MAX];
+	const char	*alsop[ETCD_CLIENT_RECORDS];
 	size_t		 i;
 
-	for (i = 0; i < 3; i++) {
-		snprintf(also[i], sizeof(also[i]), "%s%s/%s", fl_prefix,
-		    dirs[i], name);
+	etcd_client_records(etcd_prefix(fl_etcd), name, also);
+	for (i = 0; i < ETCD_CLIENT_RECORDS; i++)
 		alsop[i] = also[i];
-	}
 	fl_count();
-	return (fl_sent(etcd_cas_delete_also(fl_etcd, key, rev, alsop, 3,
-	    fl_op_cb, op)));
+	return (fl_sent(etcd_cas_delete_also(fl_etcd, key, rev, alsop,
+	    ETCD_CLIENT_RECORDS, fl_op_cb, op)));
 }
 
 static void

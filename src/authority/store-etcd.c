@@ -1269,6 +1269,19 @@ etcd_cas_delete_also(struct etcd *e, const char *key, int64_t rev,
 	return (req_start(e, R_TXN, "/v3/kv/txn", dump(j), cb, arg));
 }
 
+void
+etcd_client_records(const char *prefix, const char *name,
+    char keys[ETCD_CLIENT_RECORDS][ETCD_RECORD_KEY_MAX])
+{
+	static const char *const dirs[ETCD_CLIENT_RECORDS] = { "state",
+	    "approvals", "checks" };
+	size_t	 i;
+
+	for (i = 0; i < ETCD_CLIENT_RECORDS; i++)
+		snprintf(keys[i], ETCD_RECORD_KEY_MAX, "%s/%s/%s", prefix,
+		    dirs[i], name);
+}
+
 int
 etcd_cas_put_many(struct etcd *e, const struct etcd_cas_op *ops, size_t n,
     etcd_cb cb, void *arg)

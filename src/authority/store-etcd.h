@@ -125,6 +125,15 @@ int	 etcd_cas_delete(struct etcd *, const char *key, int64_t rev,
 int	 etcd_cas_delete_also(struct etcd *, const char *key, int64_t rev,
 	    const char *const *also, size_t nalso, etcd_cb, void *);
 /*
+ * A client's records beside its entry under prefix (no trailing slash):
+ * PREFIX/state/NAME, approvals/NAME, checks/NAME (doc/fleet.md). Its
+ * removal deletes them in the same txn, by mandosctl --push and mandosd.
+ */
+#define ETCD_CLIENT_RECORDS	3
+#define ETCD_RECORD_KEY_MAX	1200
+void	 etcd_client_records(const char *prefix, const char *name,
+	    char keys[ETCD_CLIENT_RECORDS][ETCD_RECORD_KEY_MAX]);
+/*
  * Many CAS puts in one txn: all hold or none is written. On a failed
  * compare the answer's kvs are the current values of those keys that
  * exist (absent keys are missing from it). At most ETCD_TXN_MAX_OPS ops
