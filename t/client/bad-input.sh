@@ -27,17 +27,20 @@ gpgconf --homedir "$TC_TMP/gpg" --kill gpg-agent 2>/dev/null
 
 # evil MODE [FILE]: start an evil server; its port in EPORT.
 evil() {
+	# The last server's port must be gone before this one starts: the
+	# child truncates the file only after the fork, and a wait that saw
+	# the old port (or read the file just truncated) failed in CI.
+	rm -f "$TC_TMP/evil.port"
 	"$EVIL" "$@" >"$TC_TMP/evil.port" 2>"$TC_TMP/evil.log" &
 	TC_PIDS+=("$!")
 	EPID=$!
-	# Bounded by 30 s, not 5: an ASan build on a busy 2-core CI machine
-	# once took longer than 5 s to print its port.
+	# Bounded by 30 s: an ASan build on a busy 2-core machine is slow.
 	for _ in $(seq 300); do
 		[ -s "$TC_TMP/evil.port" ] && break
 		kill -0 "$EPID" 2>/dev/null || break
 		sleep 0.1
 	done
-	EPORT=$(cat "$TC_TMP/evil.port")
+	EPORT=$(cat "$TC_TMP/evil.port" 2>/dev/null)
 	if [ -z "$EPORT" ]; then
 		cat "$TC_TMP/evil.log" >&2
 		kill -0 "$EPID" 2>/dev/null && tc_fail "evil server $*: no port in 30 s"
