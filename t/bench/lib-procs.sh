@@ -48,6 +48,9 @@ free_port() {
 start_server() {
 	local port=$1
 	shift
+	# Emptied here, not by the child's redirection after the fork: the
+	# wait below must not see the last server's "listening on".
+	: >"$work/mandosd.log"
 	${PIN:-} "$MANDOSD" --foreground --clients "$work/clients.json" --address ::1 \
 	    --port "$port" --no-zeroconf --control '' --statedir '' "$@" \
 	    2>"$work/mandosd.log" &
