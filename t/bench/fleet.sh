@@ -74,6 +74,10 @@ for i in 0 1 2; do
 	[ -n "${FPORT[$i]}" ] || fail "file-mode server $i did not start"
 done
 PER=$((CLIENTS / 3))
+# Each storm leaves its first WARM out: a tenth of its share, at most 100.
+WARM=$((COUNT / 30)); [ "$WARM" -le 100 ] || WARM=100
+[ $((COUNT / 3)) -gt "$WARM" ] && [ "$PER" -gt 0 ] ||
+    fail "COUNT ($COUNT) and CLIENTS ($CLIENTS) must be at least 3"
 # storm3 PORT PORT PORT: one storm per server at once, each its own third of
 # the clients; prints the sum of the three rates (FAIL if one failed).
 storm3() {
@@ -81,14 +85,19 @@ storm3() {
 	for k in 0 1 2; do
 		"$STORM" --connect "127.0.0.1:${ports[$k]}" --clients "$PER" \
 		    --first-client $((k * PER)) --seed b1 --count $((COUNT / 3)) \
-		    --concurrency $(( (CONC + 2) / 3 )) --warmup 100 -q --json \
-		    >"$T/storm$k.json" 2>/dev/null &
+		    --concurrency $(( (CONC + 2) / 3 )) --warmup "$WARM" -q --json \
+		    >"$T/storm$k.json" 2>"$T/storm$k.err" &
 		pids+=("$!")
 	done
 	wait "${pids[@]}"
 	python3 - "$T"/storm[012].json <<'PY'
 import json, sys
-d = [json.load(open(f)) for f in sys.argv[1:]]
+try:
+    d = [json.load(open(f)) for f in sys.argv[1:]]
+except ValueError:	# a storm that did not run: its stderr says why
+    for f in sys.argv[1:]:
+        sys.stderr.write(open(f[:-4] + "err").read())
+    d = [{"failed": 1}]
 print("FAIL" if any(x["failed"] for x in d) else "%.0f" % sum(x["rate"] for x in d))
 PY
 }
