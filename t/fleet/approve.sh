@@ -47,6 +47,7 @@ srv_wait_log b "2 live servers" 20 || fail "b never saw a"
 # 1. Waiting on B, approved on A.
 real "${SRV_PORT[b]}" 60 &
 rp=$!
+EXTRA_PIDS+=("$rp")
 wait_for 20 srv_pending b fa || fail "fa never waited for approval on b"
 t0=$(now_ms)
 ctl a -A fa || fail "mandosctl -A on a"
@@ -82,6 +83,7 @@ ok "the decision is stored with a lease of approval_duration and expires with it
 sleep 0.5
 real "${SRV_PORT[b]}" 60 &
 rp=$!
+EXTRA_PIDS+=("$rp")
 wait_for 20 srv_pending b fa || fail "after approval_duration, fa did not wait again on b"
 ok "after approval_duration a new connection waits again"
 t0=$(now_ms)

@@ -32,6 +32,7 @@ for i in 0 1; do
 	"$STORM" --connect "127.0.0.1:${SRV_PORT[$i]}" --clients $N --seed sb --count $COUNT \
 	    --concurrency 4 -q --json >"$T/storm$i.json" 2>"$T/storm$i.err" &
 	eval "sp$i=\$!"
+	EXTRA_PIDS+=("$!")
 done
 wait "$sp0" || fail "storm 0: $(cat "$T/storm0.err")"
 wait "$sp1" || fail "storm 1: $(cat "$T/storm1.err")"

@@ -20,8 +20,10 @@ for round in 1 2 3; do
 	edit_json "$T/t.json" "t['clients']['$c']['timeout'] = 'PT${round}H'"
 	MANDOSCTL_TEST_PUSH_DELAY_MS=1500 "$CTL" --store "$STORE" --push "$T/h.json" >"$T/h.out" 2>"$T/h.err" &
 	p1=$!
+	EXTRA_PIDS+=("$!")
 	MANDOSCTL_TEST_PUSH_DELAY_MS=1500 "$CTL" --store "$STORE" --push "$T/t.json" >"$T/t.out" 2>"$T/t.err" &
 	p2=$!
+	EXTRA_PIDS+=("$!")
 	wait "$p1" || fail "round $round: host push failed: $(cat "$T/h.err")"
 	wait "$p2" || fail "round $round: timeout push failed: $(cat "$T/t.err")"
 	grep -qx "changed $c" "$T/h.out" || fail "round $round: host push did not report $c: $(cat "$T/h.out")"

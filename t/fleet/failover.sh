@@ -67,6 +67,7 @@ for n in t['clients']: t['clients'][n]['host'] = 'mid-' + n"
 t0=$(now_ms)
 MANDOSCTL_TEST_PUSH_DELAY_MS=2500 "$CTL" --store "$STORE" --push "$T/m.json" >"$T/m.out" 2>"$T/m.err" &
 mp=$!
+EXTRA_PIDS+=("$!")
 sleep 1.0
 etcd_kill_member 0
 etcd_kill_member 1

@@ -24,7 +24,12 @@ ETCD_ROOT=
 
 fleet_cleanup() {
 	local p i
-	for p in "${EXTRA_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	# A pid here may be a subshell (a backgrounded helper function): its
+	# children first, or they outlive the test until their own deadline.
+	for p in "${EXTRA_PIDS[@]}"; do
+		pkill -TERM -P "$p" 2>/dev/null
+		kill -TERM "$p" 2>/dev/null
+	done
 	for i in "${!ETCD_PIDS[@]}"; do
 		p=${ETCD_PIDS[$i]}
 		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
