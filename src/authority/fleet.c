@@ -1272,9 +1272,14 @@ fl_op_step(struct fl_op *op)
 	op->val = NULL;
 	snprintf(key, sizeof(key), "%s%s", fl_prefix, op->sfx);
 	if (strcmp(op->cmd, "remove") == 0) {
+		/* have_cur: our delete lost a race to another's; without
+		 * it, a file may have given the client or the watch may
+		 * have brought a removal the table has not seen yet. */
 		if (rev == 0) {
-			snprintf(msg, sizeof(msg), "%s is not in the store "
-			    "(given by a file?)", name);
+			snprintf(msg, sizeof(msg), op->have_cur ? "%s was "
+			    "removed meanwhile by another server or operator" :
+			    "%s is not in the store (given by a file, or "
+			    "removed meanwhile)", name);
 			fl_op_finish(op, msg);
 			return;
 		}

@@ -79,6 +79,31 @@ for i in 0 1; do
 	[ "$RC" = 0 ] || fail "storm-0 pushed again got no secret from server $i (rc $RC)"
 done
 ok "pushed again, storm-0 is enabled with zero secrets sent on both servers, and served"
+
+# The same client removed on both servers at once: one removal wins, the
+# other is told the client went meanwhile, not that a file gave it.
+make_table 8 rm >"$T/race.json"
+"$CTL" --store "$STORE" --push "$T/race.json" >/dev/null || fail "push 8 clients"
+for i in 0 1; do
+	wait_until 5000 eval '[ "$(shown '"$i"' 2>/dev/null; srv_fields '"$i"' storm-7 Enabled)" != "" ]' >/dev/null ||
+	    fail "server $i never listed storm-7"
+done
+won=0
+for k in 0 1 2 3 4 5 6 7; do
+	ctl 0 -r "storm-$k" >"$T/r0.out" 2>&1 & p0=$!
+	ctl 1 -r "storm-$k" >"$T/r1.out" 2>&1 & p1=$!
+	wait "$p0"; rc0=$?
+	wait "$p1"; rc1=$?
+	[ $((rc0 + rc1)) = 1 ] ||
+	    fail "storm-$k removed on both at once: exit codes $rc0 and $rc1 ($(cat "$T/r0.out" "$T/r1.out"))"
+	lost=$T/r1.out; [ "$rc1" = 0 ] && lost=$T/r0.out
+	grep -Eq "storm-$k was removed meanwhile|no such client: storm-$k|storm-$k is not in the store \(given by a file, or removed meanwhile\)" "$lost" ||
+	    fail "the losing removal of storm-$k said: $(cat "$lost")"
+	grep -q "removed meanwhile by another" "$lost" && won=$((won + 1))
+done
+echo "  8 double removals: one won each; $won losers lost the store's race, the others saw the removal first"
+[ -z "$(keys)" ] || fail "keys of storm-0 remain after the race: $(keys)"
+ok "a client removed on two servers at once: one wins, the other says it was removed meanwhile"
 srv_stop_all
 ok "both servers stopped cleanly"
 
@@ -88,8 +113,8 @@ STORE=etcd://127.0.0.1:1/mandos-none
 SRV_ARGS=(--clients "$T/rm.json")
 srv_start f
 ctl f -r storm-1 2>"$T/file.err" && fail "-r of a client given by a file succeeded"
-grep -q "storm-1 is not in the store (given by a file?)" "$T/file.err" ||
+grep -q "storm-1 is not in the store (given by a file, or removed meanwhile)" "$T/file.err" ||
     fail "-r of a client given by a file said: $(cat "$T/file.err")"
 ctl f --dump-json storm-1 >/dev/null || fail "server f lost storm-1"
 srv_stop f
-ok "-r of a client given by a file is refused: not in the store (given by a file?)"
+ok "-r of a client given by a file is refused: not in the store"
