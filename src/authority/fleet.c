@@ -395,10 +395,24 @@ fl_coalesce_cb(evutil_socket_t fd, short what, void *arg)
 	fl_reload();
 }
 
+/* Test hook: MANDOSD_TEST_COALESCE_MS holds a watched change back that
+ * long before the reload (t/fleet/remove.sh widens a race with it). */
+static long
+fl_coalesce_ms(void)
+{
+	const char	*s = getenv("MANDOSD_TEST_COALESCE_MS");
+	long		 ms;
+
+	if (s == NULL || (ms = strtol(s, NULL, 10)) <= 0 || ms > 60000)
+		return (FLEET_COALESCE_MS);
+	return (ms);
+}
+
 static void
 fl_table_changed(void)
 {
-	struct timeval	 tv = { 0, FLEET_COALESCE_MS * 1000 };
+	long		 ms = fl_coalesce_ms();
+	struct timeval	 tv = { ms / 1000, ms % 1000 * 1000 };
 
 	if (fl_table_dirty)
 		return;
@@ -738,14 +752,17 @@ fleet_note(const char *name)
 struct fl_item {
 	char		*name;
 	char		*key;		/* PREFIX/state/NAME */
+	char		*need;		/* PREFIX/clients/NAME: must exist */
 	uint64_t	 delta;
 	int64_t		 rev;
 	int64_t		 tok;		/* val's wseq[our id] */
 	char		*val;
 };
 
+/* Each item takes two compares and two reads: its record and its entry. */
+#define FL_BATCH_MAX	(ETCD_TXN_MAX_OPS / 2)
 struct fl_batch {
-	struct fl_item	 it[ETCD_TXN_MAX_OPS];
+	struct fl_item	 it[FL_BATCH_MAX];
 	size_t		 n;
 	size_t		 bytes;		/* the values' lengths, about */
 	int		 tries;
@@ -760,6 +777,7 @@ fl_batch_free(struct fl_batch *b)
 		json_object_del(fl_flying, b->it[i].name);
 		free(b->it[i].name);
 		free(b->it[i].key);
+		free(b->it[i].need);
 		free(b->it[i].val);
 	}
 	free(b);
@@ -903,6 +921,7 @@ fl_batch_cb(struct etcd_result *r, void *arg)
 	json_t		*cur;
 	json_error_t	 jerr;
 	size_t		 i, k;
+	int		 entry;
 
 	fl_pending--;
 	if (r->err == NULL && r->succeeded) {
@@ -920,18 +939,27 @@ fl_batch_cb(struct etcd_result *r, void *arg)
 		for (i = 0; i < b->n; i++) {
 			cur = NULL;
 			for (k = 0; k < r->nkvs; k++)
+				if (strcmp(r->kvs[k].key, b->it[i].need) == 0)
+					break;
+			entry = k < r->nkvs;
+			for (k = 0; k < r->nkvs; k++)
 				if (strcmp(r->kvs[k].key, b->it[i].key) == 0)
 					break;
 			if (k < r->nkvs)
 				cur = json_loadb((const char *)r->kvs[k].val,
 				    r->kvs[k].vlen, 0, &jerr);
 			prev = b->it[i];
-			if (fl_item_merge(&b->it[i], cur, k < r->nkvs ?
-			    r->kvs[k].mod_rev : 0, &prev) == -1) {
-				/* Gone from the table: drop it from the txn. */
+			if (!entry || fl_item_merge(&b->it[i], cur,
+			    k < r->nkvs ? r->kvs[k].mod_rev : 0, &prev) == -1) {
+				/* Removed from the store or gone from the
+				 * table: drop it from the txn. */
+				if (!entry)
+					json_object_del(fl_unsure,
+					    b->it[i].name);
 				json_object_del(fl_flying, b->it[i].name);
 				free(b->it[i].name);
 				free(b->it[i].key);
+				free(b->it[i].need);
 				free(b->it[i].val);
 				b->it[i] = b->it[--b->n];
 				i--;
@@ -962,6 +990,9 @@ fl_batch_send(struct fl_batch *b)
 		ops[i].val = b->it[i].val;
 		ops[i].len = strlen(b->it[i].val);
 		ops[i].rev = b->it[i].rev;
+		/* Never a record for a client removed meanwhile, though
+		 * this server's table may hold it for a moment yet. */
+		ops[i].need = b->it[i].need;
 	}
 	fl_count();
 	if (fl_sent(etcd_cas_put_many(fl_etcd, ops, b->n, fl_batch_cb, b)) ==
@@ -1006,11 +1037,12 @@ fl_flush_tick(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		xasprintf(&it->key, "%s%s", fl_prefix, sfx);
+		xasprintf(&it->need, "%sclients/%s", fl_prefix, name);
 		json_object_set_new(fl_flying, name, json_true());
-		/* The key goes in thrice (compare, put, range), ~100 bytes
-		 * of JSON around each op. */
-		b->bytes += strlen(it->val) + 3 * strlen(it->key) + 100;
-		if (++b->n == ETCD_TXN_MAX_OPS || b->bytes >= FL_BATCH_BYTES) {
+		/* The key goes in thrice (compare, put, range), the entry's
+		 * twice (compare, range), ~100 bytes of JSON around each. */
+		b->bytes += strlen(it->val) + 5 * strlen(it->key) + 200;
+		if (++b->n == FL_BATCH_MAX || b->bytes >= FL_BATCH_BYTES) {
 			fl_batch_send(b);
 			b = NULL;
 		}

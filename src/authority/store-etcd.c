@@ -1288,9 +1288,12 @@ etcd_cas_put_many(struct etcd *e, const struct etcd_cas_op *ops, size_t n,
 {
 	json_t	*j, *cmp, *succ, *fail;
 	char	*k, *v, r[32], *body;
-	size_t	 i;
+	size_t	 i, nreq;
 
-	if (n == 0 || n > ETCD_TXN_MAX_OPS)
+	for (i = 0, nreq = n; i < n; i++)
+		nreq += ops[i].need != NULL;
+	/* etcd bounds each list (compares, success, failure) alike. */
+	if (n == 0 || nreq > ETCD_TXN_MAX_OPS)
 		return (-1);
 	cmp = json_array();
 	succ = json_array();
@@ -1318,6 +1321,20 @@ etcd_cas_put_many(struct etcd *e, const struct etcd_cas_op *ops, size_t n,
 		}
 		free(k);
 		free(v);
+		if (ops[i].need == NULL)
+			continue;
+		k = b64_encode(ops[i].need, strlen(ops[i].need));
+		if (k == NULL ||
+		    json_array_append_new(cmp, json_pack("{s:s,s:s,s:s,s:s}",
+		    "key", k, "target", "VERSION", "result", "GREATER",
+		    "version", "0")) == -1 ||
+		    json_array_append_new(fail, json_pack("{s:{ss}}",
+		    "request_range", "key", k)) == -1) {
+			free(k);
+			json_decref(j);
+			return (-1);
+		}
+		free(k);
 	}
 	if ((body = dump(j)) == NULL)
 		return (-1);

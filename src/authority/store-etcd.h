@@ -134,9 +134,10 @@ int	 etcd_cas_delete_also(struct etcd *, const char *key, int64_t rev,
 void	 etcd_client_records(const char *prefix, const char *name,
 	    char keys[ETCD_CLIENT_RECORDS][ETCD_RECORD_KEY_MAX]);
 /*
- * Many CAS puts in one txn: all hold or none is written. On a failed
- * compare the answer's kvs are the current values of those keys that
- * exist (absent keys are missing from it). At most ETCD_TXN_MAX_OPS ops
+ * Many CAS puts in one txn: all hold or none is written; an op's need key,
+ * if set, must exist too. On a failed compare the answer's kvs are the
+ * current values of those keys and need keys that exist (absent keys are
+ * missing from it). At most ETCD_TXN_MAX_OPS ops and needs together
  * (etcd's default --max-txn-ops) and ETCD_TXN_MAX_BYTES of request body
  * (etcd's default request limit is 1.5 MiB): -1 beyond either.
  */
@@ -147,6 +148,8 @@ struct etcd_cas_op {
 	const void	*val;
 	size_t		 len;
 	int64_t		 rev;		/* mod_revision expected (0: absent) */
+	const char	*need;		/* a key that must exist, or NULL; the
+					 * failure branch reads it too */
 };
 int	 etcd_cas_put_many(struct etcd *, const struct etcd_cas_op *, size_t n,
 	    etcd_cb, void *);

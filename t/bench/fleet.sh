@@ -160,7 +160,7 @@ print("server CPU per handshake median: store %.0f us, file %.0f us, ratio file/
       % (statistics.median(cs), statistics.median(cf), statistics.median(cf) / statistics.median(cs)))
 print("etcd requests of the 3 store servers: %d for %d handshakes = %.4f per handshake "
       "(while %.1f s of store storms ran, and the file storms between: probes ~1/s per server, "
-      "state txns of up to 128 clients, one client at most once a second)" % (req, hs, req / max(hs, 1), ms / 1000))
+      "state txns of up to 64 clients, one client at most once a second)" % (req, hs, req / max(hs, 1), ms / 1000))
 PY
 echo "etcd members' CPU per handshake: $(( es * 1000000 / HZ / (COUNT * REPEAT) )) us during the store storms, $(( ef * 1000000 / HZ / (COUNT * REPEAT) )) us during the file storms"
 for i in 0 1 2; do srv_stop "$i"; done

@@ -188,6 +188,69 @@ kv_of(const struct etcd_result *r, const char *k)
 	return (NULL);
 }
 
+/*
+ * An op's need key: absent, the txn fails, writes nothing, and its answer
+ * holds the record but not the need; present, the same txn holds.
+ */
+static int
+check_txn_need(const char *pre)
+{
+	struct etcd_cas_op	 op;
+	struct etcd_result	*r, *cur = NULL;
+	const struct etcd_kv	*kv;
+	char			 rec[720], need[720];
+	int			 bad = 0;
+
+	snprintf(rec, sizeof(rec), "%sneed-rec", pre);
+	snprintf(need, sizeof(need), "%sneed-entry", pre);
+	op = (struct etcd_cas_op){ rec, "r1", 2, 0, need };
+	r = txn(&op, 1);
+	if (r == NULL || r->err != NULL || r->succeeded || r->nkvs != 0) {
+		printf("FAIL: a put needing an absent key: succeeded %d, "
+		    "%zu kvs back\n", r != NULL ? r->succeeded : -1,
+		    r != NULL ? r->nkvs : 0);
+		bad = 1;
+	}
+	etcd_result_free(r);
+	if (!bad && (etcd_range(e, rec, 0, etcd_sync_cb, &cur) == -1 ||
+	    etcd_sync_wait(e, &cur) == NULL || cur->nkvs != 0)) {
+		printf("FAIL: the txn needing an absent key wrote its record\n");
+		bad = 1;
+	}
+	etcd_result_free(cur);
+	cur = NULL;
+	if (bad)
+		return (-1);
+	printf("ok: a put whose need key is absent fails and writes nothing\n");
+	if (etcd_put(e, need, "e", 1, 0, etcd_sync_cb, &cur) == -1 ||
+	    etcd_sync_wait(e, &cur) == NULL || cur->err != NULL) {
+		die("put the need key", cur);
+		return (-1);
+	}
+	etcd_result_free(cur);
+	r = txn(&op, 1);
+	if (r == NULL || r->err != NULL || !r->succeeded) {
+		printf("FAIL: a put whose need key exists did not hold\n");
+		etcd_result_free(r);
+		return (-1);
+	}
+	etcd_result_free(r);
+	/* Stale revision, need present: the answer holds both. */
+	r = txn(&op, 1);
+	if (r == NULL || r->err != NULL || r->succeeded || r->nkvs != 2 ||
+	    (kv = kv_of(r, need)) == NULL || kv->vlen != 1 ||
+	    kv_of(r, rec) == NULL) {
+		printf("FAIL: a stale put with its need present: succeeded %d, "
+		    "%zu kvs back\n", r != NULL ? r->succeeded : -1,
+		    r != NULL ? r->nkvs : 0);
+		bad = 1;
+	} else
+		printf("ok: with its need key present the put holds; a stale "
+		    "one fails with the record and the need key read back\n");
+	etcd_result_free(r);
+	return (bad ? -1 : 0);
+}
+
 static int
 check_txn(void)
 {
@@ -202,7 +265,7 @@ check_txn(void)
 	snprintf(pre, sizeof(pre), "%s/check-txn/", etcd_prefix(e));
 	for (i = 0; i < 3; i++) {
 		snprintf(k[i], sizeof(k[i]), "%sk%zu", pre, i);
-		ops[i] = (struct etcd_cas_op){ k[i], "one", 3, 0 };
+		ops[i] = (struct etcd_cas_op){ k[i], "one", 3, 0, NULL };
 	}
 	r = txn(ops, 3);
 	if (r == NULL || r->err != NULL || !r->succeeded) {
@@ -221,7 +284,7 @@ check_txn(void)
 	for (i = 0; i < 3; i++) {
 		kv = kv_of(cur, k[i]);
 		ops[i] = (struct etcd_cas_op){ k[i], "two", 3,
-		    kv != NULL ? kv->mod_rev - (i == 1) : -1 };
+		    kv != NULL ? kv->mod_rev - (i == 1) : -1, NULL };
 	}
 	r = txn(ops, 3);
 	if (r == NULL || r->err != NULL || r->succeeded || r->nkvs != 3 ||
@@ -259,10 +322,12 @@ check_txn(void)
 		printf("ok: the retry with the current revisions wrote all 3\n");
 	etcd_result_free(r);
 	etcd_result_free(cur);
+	if (!bad && check_txn_need(pre) == -1)
+		bad = 1;
 
 	/* The bounds: 129 ops, or a body past ETCD_TXN_MAX_BYTES. */
 	for (i = 0; i <= ETCD_TXN_MAX_OPS; i++)
-		ops[i] = (struct etcd_cas_op){ k[0], "x", 1, 0 };
+		ops[i] = (struct etcd_cas_op){ k[0], "x", 1, 0, NULL };
 	r = NULL;
 	if (etcd_cas_put_many(e, ops, ETCD_TXN_MAX_OPS + 1, etcd_sync_cb,
 	    &r) != -1) {
@@ -273,7 +338,8 @@ check_txn(void)
 	}
 	big = calloc(1, ETCD_TXN_MAX_BYTES);
 	memset(big, 'b', ETCD_TXN_MAX_BYTES - 1);
-	ops[0] = (struct etcd_cas_op){ k[0], big, ETCD_TXN_MAX_BYTES - 1, 0 };
+	ops[0] = (struct etcd_cas_op){ k[0], big, ETCD_TXN_MAX_BYTES - 1, 0,
+	    NULL };
 	r = NULL;
 	if (etcd_cas_put_many(e, ops, 1, etcd_sync_cb, &r) != -1) {
 		printf("FAIL: a txn past %u bytes was queued\n",
@@ -283,6 +349,19 @@ check_txn(void)
 	} else if (!bad)
 		printf("ok: %d ops and %u bytes are refused before sending\n",
 		    ETCD_TXN_MAX_OPS + 1, ETCD_TXN_MAX_BYTES);
+	/* 65 ops with a need each: 130 compares. */
+	for (i = 0; i <= ETCD_TXN_MAX_OPS / 2; i++)
+		ops[i] = (struct etcd_cas_op){ k[0], "x", 1, 0, k[1] };
+	r = NULL;
+	if (etcd_cas_put_many(e, ops, ETCD_TXN_MAX_OPS / 2 + 1, etcd_sync_cb,
+	    &r) != -1) {
+		printf("FAIL: a txn of %d ops with needs was queued\n",
+		    ETCD_TXN_MAX_OPS / 2 + 1);
+		etcd_result_free(etcd_sync_wait(e, &r));
+		bad = 1;
+	} else if (!bad)
+		printf("ok: %d ops with a need each are refused before "
+		    "sending\n", ETCD_TXN_MAX_OPS / 2 + 1);
 	free(big);
 	return (bad ? -1 : 0);
 }

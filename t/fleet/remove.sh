@@ -104,6 +104,26 @@ done
 echo "  8 double removals: one won each; $won losers lost the store's race, the others saw the removal first"
 [ -z "$(keys)" ] || fail "keys of storm-0 remain after the race: $(keys)"
 ok "a client removed on two servers at once: one wins, the other says it was removed meanwhile"
+
+# A server whose table still holds a client the store has just removed
+# (its reload held back 4 s by a test hook, where it is ~50 ms) must not
+# write that client's state record back: it would outlive the client and
+# greet it, pushed again, with the old state.
+srv_stop 1
+MANDOSD_TEST_COALESCE_MS=4000 srv_start 1
+"$CTL" --store "$STORE" --push "$T/rm.json" >/dev/null || fail "push storm-0 a third time"
+wait_until 10000 eval '[ "$(srv_fields 1 storm-0 Enabled)" = True ]' >/dev/null ||
+    fail "server 1 never listed storm-0 again"
+fetch 1 0 rm
+[ "$RC" = 0 ] || fail "storm-0 got no secret from server 1 (rc $RC)"
+ctl 0 -r storm-0 || fail "mandosctl -r storm-0 on server 0, after a handshake on 1"
+[ "$(srv_fields 1 storm-0 Enabled)" = True ] ||
+    fail "server 1 dropped storm-0 at once: the hook did not hold its reload"
+sleep 2		# server 1 flushes its state each second
+[ -z "$(keys)" ] || fail "server 1 wrote back a record of removed storm-0: $(keys)"
+wait_until 5000 eval '! ctl 1 --dump-json storm-0 >/dev/null 2>&1' >/dev/null ||
+    fail "server 1 still lists storm-0 after its held-back reload"
+ok "a server that still holds a removed client writes no state record for it"
 srv_stop_all
 ok "both servers stopped cleanly"
 
