@@ -64,6 +64,8 @@ static struct etcd	*fl_etcd;
 static struct etcd_watch *fl_watch;
 static char		*fl_statedir, *fl_saved, *fl_prefix;
 static json_t		*fl_kv;		/* "clients/x" -> {"v": value, "r": rev} */
+static json_t		*fl_gone;	/* "clients/x" -> rev of our own delete,
+					 * until the watch has passed it */
 static json_t		*fl_table;	/* the table last written */
 static int64_t		 fl_rev;	/* revision of the copy (read, watched, written) */
 static int64_t		 fl_wrev;	/* the watch resumes after this one */
@@ -184,6 +186,7 @@ fleet_configure(const char *url, const char *id, const char *offline,
 	fl_refuse_mode = offline != NULL && strcmp(offline, "refuse") == 0;
 	xasprintf(&fl_prefix, "%s/", u.prefix);
 	fl_kv = json_object();
+	fl_gone = json_object();
 	fl_dirty = json_object();
 	fl_flying = json_object();
 	fl_unsure = json_object();
@@ -429,11 +432,18 @@ fl_key_changed(const char *sfx, const unsigned char *val, size_t len,
 
 	if (rev <= fl_kv_rev(sfx) && json_object_get(fl_kv, sfx) != NULL)
 		return;		/* applied already (our own write) */
+	/* An event the watch brings late, from before our own delete of
+	 * the key: the copy would have the key back until the delete's
+	 * own event came. */
+	if (rev <= json_integer_value(json_object_get(fl_gone, sfx)))
+		return;
 	if (rev > fl_rev)
 		fl_rev = rev;
 	metric_store_revision = fl_rev;
 	if (val == NULL && json_object_get(fl_kv, sfx) == NULL)
 		return;		/* gone already (our own removal) */
+	if (val == NULL && rev > fl_wrev)	/* ours, ahead of the watch */
+		json_object_set_new(fl_gone, sfx, json_integer(rev));
 	fl_kv_set(sfx, val, len, rev);
 	if (strncmp(sfx, "state/", 6) != 0) {
 		fl_table_changed();
@@ -451,9 +461,15 @@ static void
 fl_fill(struct etcd_result *r)
 {
 	const char	*sfx;
+	json_t		*v;
+	void		*tmp;
 	size_t		 i;
 
 	json_object_clear(fl_kv);
+	/* The read holds every delete up to its revision. */
+	json_object_foreach_safe(fl_gone, tmp, sfx, v)
+		if (json_integer_value(v) <= r->revision)
+			json_object_del(fl_gone, sfx);
 	for (i = 0; i < r->nkvs; i++)
 		if ((sfx = fl_suffix(r->kvs[i].key)) != NULL)
 			fl_kv_set(sfx, r->kvs[i].val, r->kvs[i].vlen,
@@ -575,6 +591,8 @@ static void
 fl_watch_cb(const struct etcd_watch_msg *m, void *arg)
 {
 	const char	*sfx;
+	json_t		*v;
+	void		*tmp;
 	size_t		 i;
 
 	if (m->err != NULL) {
@@ -603,6 +621,10 @@ fl_watch_cb(const struct etcd_watch_msg *m, void *arg)
 		fl_key_changed(sfx, m->ev[i].type == ETCD_DELETE ? NULL :
 		    m->ev[i].kv.val, m->ev[i].kv.vlen, m->ev[i].kv.mod_rev);
 	}
+	/* Deletes of ours the watch has now passed need no guard. */
+	json_object_foreach_safe(fl_gone, tmp, sfx, v)
+		if (json_integer_value(v) <= fl_wrev)
+			json_object_del(fl_gone, sfx);
 }
 
 static void
@@ -1474,6 +1496,7 @@ fleet_stop(void)
 	etcd_free(fl_etcd);
 	fl_etcd = NULL;
 	json_decref(fl_kv);
+	json_decref(fl_gone);
 	json_decref(fl_table);
 	json_decref(fl_dirty);
 	json_decref(fl_flying);
