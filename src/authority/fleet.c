@@ -124,11 +124,14 @@ fleet_refusing(void)
 	return (r);
 }
 
-/* For mandos_store_connections_total. */
+/* For mandos_store_connections_total: the start-up read's own handle's
+ * and the long-lived one's. */
+static unsigned long	 fl_start_conns;
+
 static unsigned long
 fl_connections(void)
 {
-	return (etcd_connections(fl_etcd));
+	return (fl_start_conns + etcd_connections(fl_etcd));
 }
 
 /* Count one request to etcd (every call below goes through these). */
@@ -559,6 +562,7 @@ fleet_initial_table(const char *statedir, const char *fallback,
 		log_warnx("store %s did not answer at start (%s)", fl_url,
 		    r != NULL ? r->err : "cannot send");
 	etcd_result_free(r);
+	fl_start_conns = etcd_connections(e);
 	etcd_free(e);
 	event_base_free(base);
 	/* The long-lived handle, while we may still read the key files. */

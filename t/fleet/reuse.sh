@@ -59,6 +59,23 @@ writes() {
 	done
 }
 
+# Every connection opened is counted, the start-up read's own included:
+# the metric is the authority's established connections to the members
+# plus that one read's, closed (a probe may open one meanwhile: 5 tries).
+est() {
+	local i f=
+	for i in 0 1 2; do f+="${f:+|}:${ETCD_CPORT[$i]} "; done
+	ss -Htnp state established | grep "pid=${SRV_PID[0]}," | grep -cE "$f"
+}
+for _ in 1 2 3 4 5; do
+	m=$(metric 0 mandos_store_connections_total) e=$(est)
+	[ "$m" = $((e + 1)) ] && break
+	sleep 0.2
+done
+[ "$m" = $((e + 1)) ] ||
+    fail "mandos_store_connections_total is $m at start, for $e open connections and the start-up read"
+ok "at start the metric counts $e open connections and the start-up read's"
+
 # Warm up: the watches and the first pooled connections are open after it.
 writes 1 10
 c0=$(metric 0 mandos_store_connections_total)
