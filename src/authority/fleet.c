@@ -426,6 +426,19 @@ fl_table_changed(void)
 	evtimer_add(fl_coalesce_ev, &tv);
 }
 
+/* Forget our own deletes up to rev: nothing older can come any more. */
+static void
+fl_gone_prune(int64_t rev)
+{
+	const char	*sfx;
+	json_t		*v;
+	void		*tmp;
+
+	json_object_foreach_safe(fl_gone, tmp, sfx, v)
+		if (json_integer_value(v) <= rev)
+			json_object_del(fl_gone, sfx);
+}
+
 /* One key's new value from the watch or a write of ours. */
 static void
 fl_key_changed(const char *sfx, const unsigned char *val, size_t len,
@@ -464,15 +477,10 @@ static void
 fl_fill(struct etcd_result *r)
 {
 	const char	*sfx;
-	json_t		*v;
-	void		*tmp;
 	size_t		 i;
 
 	json_object_clear(fl_kv);
-	/* The read holds every delete up to its revision. */
-	json_object_foreach_safe(fl_gone, tmp, sfx, v)
-		if (json_integer_value(v) <= r->revision)
-			json_object_del(fl_gone, sfx);
+	fl_gone_prune(r->revision);	/* the read holds those deletes */
 	for (i = 0; i < r->nkvs; i++)
 		if ((sfx = fl_suffix(r->kvs[i].key)) != NULL)
 			fl_kv_set(sfx, r->kvs[i].val, r->kvs[i].vlen,
@@ -595,8 +603,6 @@ static void
 fl_watch_cb(const struct etcd_watch_msg *m, void *arg)
 {
 	const char	*sfx;
-	json_t		*v;
-	void		*tmp;
 	size_t		 i;
 
 	if (m->err != NULL) {
@@ -625,10 +631,7 @@ fl_watch_cb(const struct etcd_watch_msg *m, void *arg)
 		fl_key_changed(sfx, m->ev[i].type == ETCD_DELETE ? NULL :
 		    m->ev[i].kv.val, m->ev[i].kv.vlen, m->ev[i].kv.mod_rev);
 	}
-	/* Deletes of ours the watch has now passed need no guard. */
-	json_object_foreach_safe(fl_gone, tmp, sfx, v)
-		if (json_integer_value(v) <= fl_wrev)
-			json_object_del(fl_gone, sfx);
+	fl_gone_prune(fl_wrev);	/* the watch has passed them */
 }
 
 static void
@@ -794,18 +797,24 @@ struct fl_batch {
 	int		 tries;
 };
 
+/* An item leaves its batch: no longer in flight. */
+static void
+fl_item_clear(struct fl_item *it)
+{
+	json_object_del(fl_flying, it->name);
+	free(it->name);
+	free(it->key);
+	free(it->need);
+	free(it->val);
+}
+
 static void
 fl_batch_free(struct fl_batch *b)
 {
 	size_t	 i;
 
-	for (i = 0; i < b->n; i++) {
-		json_object_del(fl_flying, b->it[i].name);
-		free(b->it[i].name);
-		free(b->it[i].key);
-		free(b->it[i].need);
-		free(b->it[i].val);
-	}
+	for (i = 0; i < b->n; i++)
+		fl_item_clear(&b->it[i]);
 	free(b);
 	fl_inflight--;
 }
@@ -938,16 +947,28 @@ fl_item_merge(struct fl_item *it, json_t *cur, int64_t rev,
 
 static void	 fl_batch_send(struct fl_batch *);
 
+/* key's record in a txn's answer, or NULL: absent. */
+static const struct etcd_kv *
+fl_answer_kv(const struct etcd_result *r, const char *key)
+{
+	size_t	 k;
+
+	for (k = 0; k < r->nkvs; k++)
+		if (strcmp(r->kvs[k].key, key) == 0)
+			return (&r->kvs[k]);
+	return (NULL);
+}
+
 static void
 fl_batch_cb(struct etcd_result *r, void *arg)
 {
 	struct fl_batch	*b = arg;
 	struct fl_item	 prev;
 	struct client_rt *rt;
+	const struct etcd_kv *kv, *kv_entry;
 	json_t		*cur;
 	json_error_t	 jerr;
-	size_t		 i, k;
-	int		 entry;
+	size_t		 i;
 
 	fl_pending--;
 	if (r->err == NULL && r->succeeded) {
@@ -964,29 +985,19 @@ fl_batch_cb(struct etcd_result *r, void *arg)
 		 * (a key missing from the answer is absent). */
 		for (i = 0; i < b->n; i++) {
 			cur = NULL;
-			for (k = 0; k < r->nkvs; k++)
-				if (strcmp(r->kvs[k].key, b->it[i].need) == 0)
-					break;
-			entry = k < r->nkvs;
-			for (k = 0; k < r->nkvs; k++)
-				if (strcmp(r->kvs[k].key, b->it[i].key) == 0)
-					break;
-			if (k < r->nkvs)
-				cur = json_loadb((const char *)r->kvs[k].val,
-				    r->kvs[k].vlen, 0, &jerr);
+			kv_entry = fl_answer_kv(r, b->it[i].need);
+			if ((kv = fl_answer_kv(r, b->it[i].key)) != NULL)
+				cur = json_loadb((const char *)kv->val,
+				    kv->vlen, 0, &jerr);
 			prev = b->it[i];
-			if (!entry || fl_item_merge(&b->it[i], cur,
-			    k < r->nkvs ? r->kvs[k].mod_rev : 0, &prev) == -1) {
+			if (kv_entry == NULL || fl_item_merge(&b->it[i], cur,
+			    kv != NULL ? kv->mod_rev : 0, &prev) == -1) {
 				/* Removed from the store or gone from the
 				 * table: drop it from the txn. */
-				if (!entry)
+				if (kv_entry == NULL)
 					json_object_del(fl_unsure,
 					    b->it[i].name);
-				json_object_del(fl_flying, b->it[i].name);
-				free(b->it[i].name);
-				free(b->it[i].key);
-				free(b->it[i].need);
-				free(b->it[i].val);
+				fl_item_clear(&b->it[i]);
 				b->it[i] = b->it[--b->n];
 				i--;
 			}
