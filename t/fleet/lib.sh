@@ -53,6 +53,33 @@ skip() {
 	echo "SKIP: $*"; exit 77
 }
 ok() { echo "ok: $*"; }
+
+# fleet_proxy_start SCRIPT ARGS...: a TCP proxy of the test's own on
+# loopback. SCRIPT (Python) defines serve(conn), run in a thread for each
+# accepted connection, and takes ARGS as sys.argv[1:]; the listener and
+# its port file are this helper's. Sets PROXY_PORT; killed at exit.
+fleet_proxy_start() {
+	local py=$1
+	shift
+	cat "$py" - >"$py.run" <<'PY'
+import os as _os, socket as _socket, threading as _threading
+_l = _socket.socket()
+_l.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+_l.bind(("127.0.0.1", 0)); _l.listen(64)
+_pf = _os.environ["PROXY_PORT_FILE"]
+open(_pf + ".tmp", "w").write(str(_l.getsockname()[1]))
+_os.rename(_pf + ".tmp", _pf)
+while True:
+    _c, _ = _l.accept()
+    _threading.Thread(target=serve, args=(_c,), daemon=True).start()
+PY
+	rm -f "$T/proxy.port"
+	PROXY_PORT_FILE=$T/proxy.port python3 "$py.run" "$@" &
+	EXTRA_PIDS+=("$!")
+	for _ in $(seq 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
+	[ -s "$T/proxy.port" ] || fail "the proxy did not start"
+	PROXY_PORT=$(cat "$T/proxy.port")
+}
 command -v etcd >/dev/null 2>&1 || skip "etcd not installed (apt-get install etcd-server)"
 command -v etcdctl >/dev/null 2>&1 || skip "etcdctl not installed (apt-get install etcd-client)"
 command -v python3 >/dev/null 2>&1 || skip "python3 not installed"

@@ -15,8 +15,8 @@
 etcd_cluster_start
 
 cat >"$T/proxy.py" <<'PY'
-import base64, json, os, socket, sys, threading
-up_port, port_file, drop_file, log_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+import base64, json, socket, sys, threading
+up_port, drop_file, log_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 lock = threading.Lock()
 dropped = 0
 
@@ -132,23 +132,13 @@ def serve(cs):
         if s is not None:
             s.close()
 
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("127.0.0.1", 0)); l.listen(64)
-open(port_file + ".tmp", "w").write(str(l.getsockname()[1]))
-os.rename(port_file + ".tmp", port_file)
-while True:
-    c, _ = l.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
 echo 0 >"$T/drop"
-python3 "$T/proxy.py" "${ETCD_CPORT[0]}" "$T/proxy.port" "$T/drop" "$T/dropped" &
-EXTRA_PIDS+=("$!")
-for _ in $(seq 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
-[ -s "$T/proxy.port" ] || fail "the proxy did not start"
+fleet_proxy_start "$T/proxy.py" "${ETCD_CPORT[0]}" "$T/drop" "$T/dropped"
 
 make_table 2 la >"$T/t.json"
 "$CTL" --store "$STORE" --push "$T/t.json" >/dev/null || fail "push"
-STORE=etcd://127.0.0.1:$(cat "$T/proxy.port")/mandos-test
+STORE=etcd://127.0.0.1:$PROXY_PORT/mandos-test
 srv_start 0
 sent() { ectl get --print-value-only /mandos-test/state/storm-0 |
     python3 -c 'import json,sys; l=sys.stdin.read().strip(); print(json.loads(l).get("secrets_sent", 0) if l else 0)'; }

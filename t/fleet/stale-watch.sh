@@ -13,8 +13,8 @@
 etcd_cluster_start
 
 cat >"$T/proxy.py" <<'PY'
-import os, socket, sys, threading, time
-up_port, port_file, delay_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+import socket, sys, threading, time
+up_port, delay_file = int(sys.argv[1]), sys.argv[2]
 
 def delay():
     try:
@@ -53,9 +53,8 @@ def pipe(a, b, slow):
             d = a.recv(65536)
             if not d:
                 break
-            watch = slow() if callable(slow) else False
             with cv:
-                q.append((time.monotonic() + (delay() if watch else 0), d))
+                q.append((time.monotonic() + (delay() if slow else 0), d))
                 cv.notify()
     except OSError:
         pass
@@ -65,32 +64,19 @@ def pipe(a, b, slow):
 
 def serve(c):
     u = socket.create_connection(("127.0.0.1", up_port))
-    seen = {"watch": False}
-    first = c.recv(65536, socket.MSG_PEEK)
     # A connection that opens with a watch request carries only the stream.
-    seen["watch"] = first.startswith(b"POST /v3/watch ")
-    threading.Thread(target=pipe, args=(u, c, lambda: seen["watch"]),
-                     daemon=True).start()
-    pipe(c, u, None)
+    watch = c.recv(65536, socket.MSG_PEEK).startswith(b"POST /v3/watch ")
+    threading.Thread(target=pipe, args=(u, c, watch), daemon=True).start()
+    pipe(c, u, False)
 
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("127.0.0.1", 0)); l.listen(64)
-open(port_file + ".tmp", "w").write(str(l.getsockname()[1]))
-os.rename(port_file + ".tmp", port_file)
-while True:
-    c, _ = l.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
 echo 0 >"$T/delay"
-python3 "$T/proxy.py" "${ETCD_CPORT[0]}" "$T/proxy.port" "$T/delay" &
-EXTRA_PIDS+=("$!")
-for _ in $(seq 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
-[ -s "$T/proxy.port" ] || fail "the proxy did not start"
+fleet_proxy_start "$T/proxy.py" "${ETCD_CPORT[0]}" "$T/delay"
 
 make_table 2 sw >"$T/t.json"
 "$CTL" --store "$STORE" --push "$T/t.json" >/dev/null || fail "push"
 STORE0=$STORE
-STORE=etcd://127.0.0.1:$(cat "$T/proxy.port")/mandos-test
+STORE=etcd://127.0.0.1:$PROXY_PORT/mandos-test
 srv_start 0
 ctl 0 --dump-json storm-0 >/dev/null || fail "server 0 does not list storm-0"
 
