@@ -322,9 +322,11 @@ state_timer_cb(evutil_socket_t fd, short what, void *arg)
 			state_dirty();
 		return;
 	case 0:
+		/* Peers' sockets go first, at the loop's priority: a refused
+		 * peer's FIN must not wait for a niced child to be scheduled. */
+		state_child_fds();
 		/* Behind handshakes: a busy machine saves later, not slower. */
 		setpriority(PRIO_PROCESS, 0, 19);
-		state_child_fds();
 		state_test_delay();
 		_exit(state_write() == 0 ? 0 : 1);
 	}
