@@ -322,8 +322,9 @@ state_timer_cb(evutil_socket_t fd, short what, void *arg)
 			state_dirty();
 		return;
 	case 0:
-		/* Peers' sockets go first, at the loop's priority: a refused
-		 * peer's FIN must not wait for a niced child to be scheduled. */
+		/* Inherited sockets (mandosctl's, the store's, the workers'
+		 * channels) go first, at the loop's priority: their peers'
+		 * FIN must not wait for a niced child to be scheduled. */
 		state_child_fds();
 		/* Behind handshakes: a busy machine saves later, not slower. */
 		setpriority(PRIO_PROCESS, 0, 19);
