@@ -71,7 +71,7 @@ stop_server() {
 	spid=""
 }
 
-# run_storm PORT [TASKSET-CPUS]: one storm against PORT; prints
+# run_storm PORT [TASKSET-CPUS]: one storm (with $STORM_ARGS) against PORT; prints
 # "rate completed failed total_ticks authority_ticks".
 run_storm() {
 	local port=$1 cpus=${2:-} a0 t0 a1 t1 pre=
@@ -79,7 +79,7 @@ run_storm() {
 	a0=$(ticks "$spid") t0=$(all_ticks "$spid")
 	$pre "$STORM" --connect "[::1]:$port" --clients "$CLIENTS" --seed bench \
 	    --concurrency "$CONC" --count "$COUNT" --warmup "$WARMUP" --timeout 60 \
-	    --json --quiet >"$work/storm.json" 2>&1
+	    --json --quiet ${STORM_ARGS:-} >"$work/storm.json" 2>&1
 	a1=$(ticks "$spid") t1=$(all_ticks "$spid")
 	python3 - "$work/storm.json" $((t1 - t0)) $((a1 - a0)) <<'PY'
 import json, sys
