@@ -37,7 +37,11 @@ if command -v systemd-socket-activate >/dev/null 2>&1; then
 	systemd-socket-activate -l "[::1]:$PORT" "$MANDOSD" --foreground $PRIVATE \
 	    --clients "$T/clients.json" >>"$T/mandosd.log" 2>&1 &
 	MPID=$!
-	sleep 0.5
+	# Until it listens (a fixed 0.5 s was too short once, under CI's load).
+	for _ in $(seq 100); do
+		ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q . && break
+		sleep 0.1
+	done
 	probe --idx 1	# the first connection starts mandosd
 	[ "$RC" -eq 0 ] && [ "$(cat "$T/out")" = "inherited" ] || fail "LISTEN_FDS: exit $RC: $(cat "$T/err")"
 	wait_log "listening on \[::1\]:$PORT"
