@@ -111,9 +111,12 @@ served() {
 }
 
 echo "instructions.sh: $BASE and $((BASE + COUNT)) handshakes each, 1,000 clients" >&2
+# (A die inside $(...) ends only that subshell: count what came back.)
 set -- $(inproc $BASE) $(inproc $((BASE + COUNT)))
+[ $# -eq 4 ] || die "the in-process runs failed"
 ip_srv=$(( ($3 - $1) / COUNT )) ip_cli=$(( ($4 - $2) / COUNT ))
 set -- $(served $BASE) $(served $((BASE + COUNT)))
+[ $# -eq 4 ] || die "the served runs failed"
 md_w=$(( ($3 - $1) / COUNT )) md_s=$(( ($4 - $2) / COUNT ))
 python3 - "$ip_srv" "$ip_cli" "$md_w" "$md_s" <<'PY'
 import sys
