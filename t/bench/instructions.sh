@@ -87,20 +87,22 @@ print(srv, cli)' || die "inproc $1: cannot read the annotation"
 }
 
 # served N: a worker and a storm, both under callgrind, N handshakes;
-# prints "worker storm" instructions.
+# prints "worker storm" instructions.  It runs inside $(...), where the
+# EXIT trap does not: it stops its own server on every way out.
 served() {
 	local f w="" s
 	PIN="${CG[*]} --callgrind-out-file=$work/cg/md.$1.%p" \
-	    start_server "$port" --workers 1 || die "mandosd did not start"
+	    start_server "$port" --workers 1 || { stop_server; die "mandosd did not start"; }
 	# One handshake first, in both runs alike: the worker is up.
 	"$STORM" --connect "[::1]:$port" --clients 1000 --seed bench \
 	    --concurrency 1 --count 1 --warmup 0 --timeout 60 --json --quiet \
-	    >"$work/probe.json" 2>&1 || die "the worker does not serve: $(tail -3 "$work/mandosd.log")"
+	    >"$work/probe.json" 2>&1 || { stop_server
+		die "the worker does not serve: $(tail -3 "$work/mandosd.log")"; }
 	"${CG[@]}" --callgrind-out-file="$work/cg/storm.$1" "$STORM" \
 	    --connect "[::1]:$port" --clients 1000 --seed bench \
 	    --concurrency 10 --count "$1" --warmup 0 --timeout 120 --json \
 	    --quiet >"$work/storm.$1.json" 2>"$work/storm.$1.vg" ||
-	    die "storm $1: $(cat "$work/storm.$1.json")"
+	    { stop_server; die "storm $1: $(cat "$work/storm.$1.json")"; }
 	stop_server
 	for f in "$work"/cg/md."$1".*; do
 		grep -q '^cmd:.* --worker ' "$f" && w=$f
