@@ -34,11 +34,7 @@ BASE=100
 # The workers write their callgrind files as their own unprivileged user.
 chmod 711 "$work" && mkdir -m 1777 "$work/cg" || die "mkdir"
 CG=(valgrind --tool=callgrind --trace-children=yes)
-"$STORM" --make-table 1000 --seed bench | python3 -c '
-import json, sys
-t = json.load(sys.stdin)
-t["defaults"] = {"checker": "true", "interval": "P1D", "timeout": "P1D"}
-json.dump(t, sys.stdout)' >"$work/clients.json" || die "make-table"
+quiet_table 1000 --seed bench >"$work/clients.json" || die "make-table"
 port=$(free_port "${PORT:-20821}") || exit 2
 
 # summary FILE: the total Ir callgrind wrote.

@@ -1,4 +1,5 @@
-# t/bench/lib-procs.sh: shared by workers.sh and scale.sh (sourced).
+# t/bench/lib-procs.sh: shared by workers.sh, scale.sh, profile.sh and
+# instructions.sh (sourced).
 # CPU of mandosd summed over all its processes, from /proc/PID/stat.
 
 # procs PID: the authority and its living children (workers, spawner).
@@ -31,6 +32,16 @@ bench_init() {
 	[ -x "$STORM" ] && [ -x "$MANDOSD" ] || die "no mandosd or mandos-storm in $BUILD"
 	work=$(mktemp -d "/tmp/bench-$BENCH.XXXXXX") || die "mktemp"
 	spid=""
+}
+
+# quiet_table ARGS...: mandos-storm --make-table ARGS on stdout, with
+# checkers once a day, so that none runs during a storm.
+quiet_table() {
+	"$STORM" --make-table "$@" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+t["defaults"] = {"checker": "true", "interval": "P1D", "timeout": "P1D"}
+json.dump(t, sys.stdout)'
 }
 
 # free_port P: the first port from P on with no listener.

@@ -37,11 +37,7 @@ for t in perf taskset ss python3; do
 done
 
 p=$(free_port "${PORT:-20801}") || exit 2
-"$STORM" --make-table 1000 | python3 -c '
-import json, sys
-t = json.load(sys.stdin)
-t["defaults"] = {"checker": "true", "interval": "P1D", "timeout": "P1D"}
-json.dump(t, sys.stdout)' >"$work/clients.json" || die "make-table failed"
+quiet_table 1000 >"$work/clients.json" || die "make-table failed"
 statedir=$work/state
 [ "${STATE:-1}" = 1 ] || statedir=''
 mkdir -p "$work/state"
